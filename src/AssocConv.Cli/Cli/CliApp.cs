@@ -1,0 +1,54 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
+
+namespace AssocConv.Cli;
+
+/// <summary>The <c>assocconv</c> command line: verbs, global options, error handling and exit codes.</summary>
+internal static class CliApp
+{
+    public static Command Build(TextWriter output, TextWriter error)
+    {
+        Terminal Terminal(bool json) => new(output, error, json);
+        // a plain Command, not RootCommand, so usage says 'assocconv' rather than the assembly's name
+        var root = new Command("assocconv", "AssocConv: associative convolutional layers (Omidvar et al., AISTATS 2021) on TorchSharp");
+        root.Options.Add(new HelpOption());
+        root.Options.Add(new VersionOption());
+        root.Options.Add(CommonOptions.Device());
+        root.Options.Add(CommonOptions.Threads());
+        root.Subcommands.Add(ParamsCommand.Create(Terminal));
+        root.Subcommands.Add(ModelsCommand.Create(Terminal));
+        return root;
+    }
+
+    /// <summary>Parses and runs; a user mistake prints one line and returns 2, any other failure 1.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = Build(output, error);
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var e in parsed.Errors) error.WriteLine($"assocconv: {e.Message}");
+            error.WriteLine("Run 'assocconv --help' for usage.");
+            return ExitCodes.BadInput;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (IsUserMistake(e))
+        {
+            error.WriteLine($"assocconv: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"assocconv: {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("ASSOCCONV_DEBUG") == "1") error.WriteLine(e);
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static bool IsUserMistake(Exception e) =>
+        e is UsageException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;
+}

@@ -1,0 +1,36 @@
+using Spectre.Console;
+
+namespace AssocConv.Cli;
+
+/// <summary>
+/// Where a verb writes: <see cref="Out"/> for results (one JSON document with <c>--json</c>),
+/// <see cref="Status"/> for tables, progress and messages that must not mix with JSON.
+/// </summary>
+internal sealed class Terminal
+{
+    public TextWriter Out { get; }
+    public TextWriter Error { get; }
+
+    /// <summary>Human-readable results: stdout normally, stderr when stdout carries JSON.</summary>
+    public IAnsiConsole Results { get; }
+
+    /// <summary>Progress and notes: always stderr.</summary>
+    public IAnsiConsole Status { get; }
+
+    public Terminal(TextWriter output, TextWriter error, bool json)
+    {
+        Out = output;
+        Error = error;
+        Status = Create(error);
+        Results = json ? Status : Create(output);
+    }
+
+    private static IAnsiConsole Create(TextWriter writer) =>
+        AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+            Interactive = InteractionSupport.Detect,
+        });
+}

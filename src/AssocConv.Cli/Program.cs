@@ -1,0 +1,1 @@
+return AssocConv.Cli.CliApp.Run(args, Console.Out, Console.Error);

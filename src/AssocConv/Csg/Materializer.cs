@@ -1,0 +1,63 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AssocConv.Csg;
+
+/// <summary>Turns associative models into ordinary ones for runtimes that know nothing of generators.</summary>
+public static class Materializer
+{
+    /// <summary>
+    /// Replaces, in place, every <see cref="AssociativeConv2d"/> in <paramref name="model"/> by a plain
+    /// <c>Conv2d</c> holding its generated kernel, and removes the generators, which nothing uses any more.
+    /// The outputs stay the same (to float rounding). Returns how many layers were replaced.
+    /// </summary>
+    /// <remarks>Fields that hold associative layers must be typed <c>nn.Module&lt;Tensor, Tensor&gt;</c> and not readonly.</remarks>
+    public static int Materialize(nn.Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (model is AssociativeConv2d)
+            throw new ArgumentException("materialize the model that contains this layer, or call GenerateKernel()");
+
+        var edges = ModuleSurgery.Edges(model).ToList();
+        int replaced = 0;
+        using (torch.no_grad())
+        {
+            foreach (var (parent, name, child) in edges)
+            {
+                if (child is not AssociativeConv2d layer) continue;
+                ModuleSurgery.Replace(parent, name, ToConv2d(layer));
+                layer.Dispose();
+                replaced++;
+            }
+        }
+        foreach (var (parent, name, child) in edges)
+        {
+            if (child is ConvolutionalSliceGenerator)
+            {
+                ModuleSurgery.Remove(parent, name);
+                child.Dispose();
+            }
+        }
+        return replaced;
+    }
+
+    /// <summary>A plain <c>Conv2d</c> equal to <paramref name="layer"/>, with its current kernel.</summary>
+    public static Conv2d ToConv2d(AssociativeConv2d layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        var code = layer.code;
+        using var kernel = layer.GenerateKernel();
+        var conv = nn.Conv2d(layer.InChannels, layer.OutChannels, layer.KernelSize, layer.Stride, layer.Padding,
+            layer.Dilation, groups: layer.Groups, bias: layer.bias is not null,
+            device: code.device, dtype: code.dtype);
+        using (torch.no_grad())
+        {
+            conv.weight!.copy_(kernel);
+            if (layer.bias is { } bias) conv.bias!.copy_(bias);
+        }
+        conv.weight!.requires_grad = code.requires_grad || layer.Generator.weight.requires_grad;
+        if (!layer.training) conv.eval();
+        return conv;
+    }
+}

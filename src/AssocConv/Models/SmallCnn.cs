@@ -1,0 +1,67 @@
+using AssocConv.Csg;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AssocConv.Models;
+
+/// <summary>
+/// A small CNN for quick experiments and tests (about 0.1 M parameters plain):
+///
+/// | layer  | output (32x32 input) | convolution                        |
+/// |--------|----------------------|------------------------------------|
+/// | conv1  | 16 x 32 x 32         | 3x3, ordinary (the first conv always is) |
+/// | conv2  | 32 x 16 x 16         | 3x3, stride 2, associative         |
+/// | conv3  | 32 x 16 x 16         | 3x3, associative                   |
+/// | conv4  | 64 x 8 x 8           | 3x3, stride 2, associative         |
+/// | conv5  | 64 x 8 x 8           | 3x3, associative                   |
+/// | pool   | 64                   | global average                     |
+/// | linear | classes              | fully connected                    |
+///
+/// Every convolution is followed by batch-norm and ReLU. Any input size of at least 4x4 works.
+/// </summary>
+public sealed class SmallCnn : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Registry name.</summary>
+    public const string Name = "small-cnn";
+
+    /// <summary>Default generator: 8x8x3x3 slices, code size 32 (a generator sized for a small model).</summary>
+    public static GeneratorOptions DefaultGenerator { get; } = new() { Slice = new SliceShape(8, 8), CodeSize = 32 };
+
+    // fields typed Module<Tensor, Tensor> so Materializer can swap associative layers for plain ones
+    private nn.Module<Tensor, Tensor> conv1, conv2, conv3, conv4, conv5;
+    private readonly BatchNorm2d bn1, bn2, bn3, bn4, bn5;
+    private readonly Linear linear;
+    private ConvolutionalSliceGenerator? CSG;
+
+    /// <summary>Builds the model.</summary>
+    public SmallCnn(ModelOptions options) : base(Name)
+    {
+        var b = new ConvolutionBuilder(Name, options, DefaultGenerator);
+        CSG = b.Generator;
+        conv1 = b.Conv("conv1", options.InputChannels, 16, 3, padding: 1, associative: false);
+        conv2 = b.Conv("conv2", 16, 32, 3, stride: 2, padding: 1);
+        conv3 = b.Conv("conv3", 32, 32, 3, padding: 1);
+        conv4 = b.Conv("conv4", 32, 64, 3, stride: 2, padding: 1);
+        conv5 = b.Conv("conv5", 64, 64, 3, padding: 1);
+        bn1 = nn.BatchNorm2d(16);
+        bn2 = nn.BatchNorm2d(32);
+        bn3 = nn.BatchNorm2d(32);
+        bn4 = nn.BatchNorm2d(64);
+        bn5 = nn.BatchNorm2d(64);
+        linear = nn.Linear(64, options.NumClasses);
+        RegisterComponents();
+    }
+
+    /// <summary>Class scores <c>[batch, classes]</c> for images <c>[batch, channels, height, width]</c>.</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        x = nn.functional.relu(bn1.call(conv1.call(x)));
+        x = nn.functional.relu(bn2.call(conv2.call(x)));
+        x = nn.functional.relu(bn3.call(conv3.call(x)));
+        x = nn.functional.relu(bn4.call(conv4.call(x)));
+        x = nn.functional.relu(bn5.call(conv5.call(x)));
+        x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
+        return linear.call(x).MoveToOuterDisposeScope();
+    }
+}
