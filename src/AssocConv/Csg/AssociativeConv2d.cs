@@ -145,7 +145,7 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         Interlocked.Increment(ref _kernelGenerations);
         using var scope = torch.NewDisposeScope();
         var slice = _generator.Slice;
-        using var slices = _generator.call(code);          // [NumSlices, slice elements]
+        var slices = _generator.call(code);                // [NumSlices, slice elements], freed by the scope
         Tensor padded = _generator.Layout switch
         {
             // all slices in order, viewed contiguously as the padded kernel (needs square slices)
