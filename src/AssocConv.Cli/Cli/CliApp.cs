@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
+using System.Text.RegularExpressions;
 
 namespace AssocConv.Cli;
 
@@ -28,7 +29,7 @@ internal static class CliApp
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var e in parsed.Errors) error.WriteLine($"assocconv: {e.Message}");
+            foreach (var e in parsed.Errors) error.WriteLine($"assocconv: {Friendly(e.Message)}");
             error.WriteLine("Run 'assocconv --help' for usage.");
             return ExitCodes.BadInput;
         }
@@ -48,6 +49,16 @@ internal static class CliApp
             return ExitCodes.Failure;
         }
     }
+
+    // System.CommandLine names .NET types in conversion errors; say what the user should type instead
+    private static string Friendly(string message) =>
+        Regex.Replace(message, @"as expected type '(System\.Nullable`1\[)?System\.(?<type>\w+)\]?'", m =>
+            m.Groups["type"].Value switch
+            {
+                "Int32" or "Int64" => "as a whole number",
+                "Double" or "Single" => "as a number",
+                _ => m.Value,
+            });
 
     private static bool IsUserMistake(Exception e) =>
         e is UsageException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;

@@ -66,6 +66,8 @@ public class CliTests
     [InlineData("not a device", "params", "--model", "small-cnn", "--device", "tpu")]
     [InlineData("--threads must be 0 or more", "params", "--model", "small-cnn", "--threads", "-2")]
     [InlineData("'--model' is required", "params")]
+    [InlineData("Cannot parse argument 'abc' for option '--code-size' as a whole number", "params", "--model", "small-cnn", "--code-size", "abc")]
+    [InlineData("Required command was not provided", new string[0])]
     [InlineData("Unrecognized command or argument '--nope'", "params", "--model", "small-cnn", "--nope")]
     public void User_mistakes_print_one_clear_line_and_exit_2(string message, params string[] args)
     {
