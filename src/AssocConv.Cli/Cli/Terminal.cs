@@ -9,7 +9,6 @@ namespace AssocConv.Cli;
 internal sealed class Terminal
 {
     public TextWriter Out { get; }
-    public TextWriter Error { get; }
 
     /// <summary>Human-readable results: stdout normally, stderr when stdout carries JSON.</summary>
     public IAnsiConsole Results { get; }
@@ -20,7 +19,6 @@ internal sealed class Terminal
     public Terminal(TextWriter output, TextWriter error, bool json)
     {
         Out = output;
-        Error = error;
         Status = Create(error);
         Results = json ? Status : Create(output);
     }
