@@ -12,6 +12,7 @@ public static class Materializer
     /// <c>Conv2d</c> holding its generated kernel, and removes the generators, which nothing uses any more.
     /// The outputs stay the same (to float rounding). Returns how many layers were replaced.
     /// </summary>
+    /// <remarks>The generators are unregistered, not disposed: another model may share one.</remarks>
     /// <remarks>Fields that hold associative layers must be typed <c>nn.Module&lt;Tensor, Tensor&gt;</c> and not readonly.</remarks>
     public static int Materialize(nn.Module model)
     {
@@ -20,26 +21,21 @@ public static class Materializer
             throw new ArgumentException("materialize the model that contains this layer, or call GenerateKernel()");
 
         var edges = ModuleSurgery.Edges(model).ToList();
-        int replaced = 0;
+        // a layer held in several places becomes one convolution held in the same places
+        var replacements = new Dictionary<AssociativeConv2d, Conv2d>(ReferenceEqualityComparer.Instance);
         using (torch.no_grad())
         {
             foreach (var (parent, name, child) in edges)
             {
                 if (child is not AssociativeConv2d layer) continue;
-                ModuleSurgery.Replace(parent, name, ToConv2d(layer));
-                layer.Dispose();
-                replaced++;
+                if (!replacements.TryGetValue(layer, out var conv)) replacements[layer] = conv = ToConv2d(layer);
+                ModuleSurgery.Replace(parent, name, conv);
             }
         }
+        foreach (var layer in replacements.Keys) layer.Dispose();
         foreach (var (parent, name, child) in edges)
-        {
-            if (child is ConvolutionalSliceGenerator)
-            {
-                ModuleSurgery.Remove(parent, name);
-                child.Dispose();
-            }
-        }
-        return replaced;
+            if (child is ConvolutionalSliceGenerator) ModuleSurgery.Remove(parent, name);
+        return replacements.Count;
     }
 
     /// <summary>A plain <c>Conv2d</c> equal to <paramref name="layer"/>, with its current kernel.</summary>

@@ -83,8 +83,9 @@ public sealed class ParameterReport
         int associativeLayers = 0;
         var generators = new HashSet<ConvolutionalSliceGenerator>(ReferenceEqualityComparer.Instance);
 
-        var modules = new List<nn.Module> { model };
-        modules.AddRange(model.named_modules().Select(m => m.module));
+        // a module reachable along several paths is one module
+        var modules = new[] { model }.Concat(model.named_modules().Select(m => m.module))
+            .Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>();
         foreach (var module in modules)
         {
             if (module is AssociativeConv2d layer)
@@ -100,11 +101,9 @@ public sealed class ParameterReport
             {
                 if (!seen.Add(p)) continue;
                 var group = Classify(module, name);
-                long n = p.numel();
-                var c = counts[group];
-                counts[group] = p.requires_grad ? c with { Trainable = c.Trainable + n } : c with { Frozen = c.Frozen + n };
+                Count(counts, group, p);
                 if (p.requires_grad && group is not (ParameterGroup.Generator or ParameterGroup.Codes))
-                    plainTrainable += n;
+                    plainTrainable += p.numel();
             }
             if (module is BatchNorm1d or BatchNorm2d or BatchNorm3d)
             {
@@ -114,15 +113,14 @@ public sealed class ParameterReport
         }
         // generators registered nowhere in the tree are still the model's
         foreach (var g in generators)
-        {
-            var w = g.weight;
-            if (!seen.Add(w)) continue;
-            var c = counts[ParameterGroup.Generator];
-            counts[ParameterGroup.Generator] = w.requires_grad
-                ? c with { Trainable = c.Trainable + w.numel() }
-                : c with { Frozen = c.Frozen + w.numel() };
-        }
+            if (seen.Add(g.weight)) Count(counts, ParameterGroup.Generator, g.weight);
         return new ParameterReport(counts, runningStatistics, associativeLayers, generators.Count, plainTrainable);
+    }
+
+    private static void Count(Dictionary<ParameterGroup, GroupCount> counts, ParameterGroup group, Parameter p)
+    {
+        var c = counts[group];
+        counts[group] = p.requires_grad ? c with { Trainable = c.Trainable + p.numel() } : c with { Frozen = c.Frozen + p.numel() };
     }
 
     private static ParameterGroup Classify(nn.Module module, string name) => module switch

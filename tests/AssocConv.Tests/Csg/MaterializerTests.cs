@@ -58,4 +58,21 @@ public class MaterializerTests
         Assert.True(MaxAbsDifference(before, after) < 1e-5);
         Assert.All(model.named_children().Where(c => c.name != "relu"), c => Assert.IsType<Conv2d>(c.module));
     }
+
+    [Fact]
+    public void Materializing_one_model_leaves_a_model_sharing_its_generator_working()
+    {
+        torch.manual_seed(33);
+        var first = new SmallCnn(new ModelOptions());
+        var generator = first.modules().OfType<ConvolutionalSliceGenerator>().Single();
+        var second = new SmallCnn(new ModelOptions { SharedGenerator = generator });
+        second.eval();
+        using var x = torch.randn(2, 3, 8, 8);
+        using var _ = torch.no_grad();
+        using var before = second.call(x);
+        Materializer.Materialize(first);
+        second.InvalidateKernels();
+        using var after = second.call(x);
+        Assert.Equal(0.0, MaxAbsDifference(before, after));
+    }
 }
