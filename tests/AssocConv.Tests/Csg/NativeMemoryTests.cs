@@ -1,11 +1,12 @@
 using AssocConv.Csg;
 using AssocConv.Models;
 using TorchSharp;
+using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace AssocConv.Tests.Csg;
 
-public class NativeMemoryTests
+public class NativeMemoryTests(ITestOutputHelper output)
 {
     [Fact]
     public void A_thousand_training_steps_keep_resident_memory_flat()
@@ -34,6 +35,7 @@ public class NativeMemoryTests
         GC.Collect();
         GC.WaitForPendingFinalizers();
         long growth = TestSupport.ResidentBytes() - start;
+        output.WriteLine($"resident memory: {start >> 20} MiB after warm-up, growth {growth / (double)(1 << 20):F1} MiB over 1,000 steps");
 
         // each step creates ~1 MB of activations and gradients; a leak of even one of them per step would add
         // hundreds of MB over 1,000 steps
