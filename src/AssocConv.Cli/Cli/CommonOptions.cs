@@ -6,14 +6,17 @@ namespace AssocConv.Cli;
 /// <summary>Options shared by verbs, so every verb spells and checks them the same way.</summary>
 internal static class CommonOptions
 {
-    public static Option<string> Device() => new("--device")
+    private const string DeviceName = "--device";
+    private const string ThreadsName = "--threads";
+
+    public static Option<string> Device() => new(DeviceName)
     {
         Description = "Where tensors live: cpu, cuda or cuda:N",
         DefaultValueFactory = _ => "cpu",
         Recursive = true,
     };
 
-    public static Option<int> Threads() => new("--threads")
+    public static Option<int> Threads() => new(ThreadsName)
     {
         Description = "CPU threads for tensor work (0: libtorch's default)",
         DefaultValueFactory = _ => 0,
@@ -28,11 +31,11 @@ internal static class CommonOptions
     /// <summary>Applies --threads and checks --device; returns the device to use.</summary>
     public static torch.Device ApplyRuntime(ParseResult result)
     {
-        int threads = result.GetValue<int>("--threads");
+        int threads = result.GetValue<int>(ThreadsName);
         if (threads < 0) throw new UsageException($"--threads must be 0 or more, got {threads}");
         if (threads > 0) torch.set_num_threads(threads);
 
-        string text = result.GetValue<string>("--device") ?? "cpu";
+        string text = result.GetValue<string>(DeviceName) ?? "cpu";
         torch.Device device;
         try
         {

@@ -12,8 +12,10 @@ public static class Materializer
     /// <c>Conv2d</c> holding its generated kernel, and removes the generators, which nothing uses any more.
     /// The outputs stay the same (to float rounding). Returns how many layers were replaced.
     /// </summary>
-    /// <remarks>The generators are unregistered, not disposed: another model may share one.</remarks>
-    /// <remarks>Fields that hold associative layers must be typed <c>nn.Module&lt;Tensor, Tensor&gt;</c> and not readonly.</remarks>
+    /// <remarks>
+    /// The generators are unregistered, not disposed: another model may share one. Fields that hold
+    /// associative layers must be typed <c>nn.Module&lt;Tensor, Tensor&gt;</c> and not readonly.
+    /// </remarks>
     public static int Materialize(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);
