@@ -26,6 +26,10 @@ internal static class TestSupport
         return dir?.FullName ?? throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
     }
 
+    /// <summary>A path inside <c>../shared</c>, the folder of data and fixtures beside the checkout.</summary>
+    public static string SharedPath(string relative) =>
+        Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared", relative));
+
     /// <summary>Resident set size of this process in bytes, from /proc/self/status.</summary>
     public static long ResidentBytes()
     {
@@ -33,5 +37,15 @@ internal static class TestSupport
             if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         throw new InvalidOperationException("VmRSS not found");
+    }
+}
+
+/// <summary>A fact that needs a file or folder of <c>../shared</c>; skipped, saying so, on a clone without it.</summary>
+internal sealed class SharedFactAttribute : FactAttribute
+{
+    public SharedFactAttribute(string relativePath)
+    {
+        var path = TestSupport.SharedPath(relativePath);
+        if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here";
     }
 }

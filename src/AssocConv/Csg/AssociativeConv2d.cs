@@ -26,11 +26,23 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     private long _cachedGeneratorVersion = -1;
     private long _kernelGenerations;
 
-    /// <summary>The trainable code matrix, <c>[NumSlices, CodeSize]</c>.</summary>
-    public Parameter code { get; private set; }   // settable: TorchSharp's to() swaps it on dtype/device moves
+    // Named exactly as registered: TorchSharp's to() replaces a parameter by finding the field of that
+    // name. `code` is null while a parent module hosts the code (see HostCodeIn).
+    private Parameter? code;
+    private Parameter? bias;
+    private (nn.Module Module, string Name)? _codeHost;
+
+    /// <summary>The trainable code matrix, <c>[NumSlices, CodeSize]</c>: this layer's own, or the one its host registers.</summary>
+    public Parameter Code => code ?? HostedCode();
 
     /// <summary>The optional bias, <c>[OutChannels]</c>, or null.</summary>
-    public Parameter? bias { get; private set; }
+    public Parameter? Bias => bias;
+
+    /// <summary>
+    /// The module and parameter name under which the code is registered when a parent hosts it
+    /// (<see cref="HostCodeIn"/>); null when this layer registers it itself as <c>code</c>.
+    /// </summary>
+    public (nn.Module Module, string Name)? CodeHost => _codeHost;
 
     /// <summary>The shared generator (not registered here: the model registers it once).</summary>
     public ConvolutionalSliceGenerator Generator => _generator;
@@ -129,6 +141,35 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
+    /// Hands this layer's code to <paramref name="host"/>, usually the block holding the layer, so that
+    /// it is registered there as <paramref name="name"/> (the reference's <c>stage_1.0.code</c> instead
+    /// of <c>stage_1.0.conv_a.code</c>) and this layer registers no parameter of its own. The host must
+    /// keep the returned parameter in a field named <paramref name="name"/> and register it (its
+    /// <c>RegisterComponents()</c> does both), so TorchSharp's <c>to()</c> replaces field and registration together;
+    /// the layer always reads the code from the host's registration.
+    /// </summary>
+    /// <returns>The code parameter, to be stored in the host's field.</returns>
+    /// <exception cref="InvalidOperationException">The code is already hosted elsewhere.</exception>
+    public Parameter HostCodeIn(nn.Module host, string name)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        var own = code ?? throw new InvalidOperationException(
+            $"associative layer '{GetName()}': its code is already hosted as '{_codeHost!.Value.Name}' by {_codeHost.Value.Module.GetName()}");
+        ConditionallyRegisterParameter(nameof(code), (Parameter?)null);
+        code = null;
+        _codeHost = (host, name);
+        return own;
+    }
+
+    private Parameter HostedCode()
+    {
+        var (host, name) = _codeHost!.Value;
+        return host.get_parameter(name) ?? throw new InvalidOperationException(
+            $"associative layer '{GetName()}': its host {host.GetName()} has no parameter '{name}' (register it before the first forward)");
+    }
+
+    /// <summary>
     /// Everything is registered explicitly in the constructor; in particular the shared generator is
     /// not a child of this layer (the model registers it once), and the cached kernel is no buffer.
     /// </summary>
@@ -145,7 +186,7 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         Interlocked.Increment(ref _kernelGenerations);
         using var scope = torch.NewDisposeScope();
         var slice = _generator.Slice;
-        var slices = _generator.call(code);                // [NumSlices, slice elements], freed by the scope
+        var slices = _generator.call(Code);                // [NumSlices, slice elements], freed by the scope
         Tensor padded = _generator.Layout switch
         {
             // all slices in order, viewed contiguously as the padded kernel (needs square slices)
@@ -193,12 +234,12 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     {
         if (training) return false;
         if (!torch.is_grad_enabled()) return true;
-        return !code.requires_grad && !_generator.weight.requires_grad && (bias is null || !bias.requires_grad);
+        return !Code.requires_grad && !_generator.Weight.requires_grad && (bias is null || !bias.requires_grad);
     }
 
     private Tensor CachedKernel()
     {
-        var c = code;
+        var c = Code;
         if (_cachedKernel is not null && _cachedGeneratorVersion == _generator.Version
             && _cachedKernel.dtype == c.dtype && _cachedKernel.device_type == c.device_type
             && _cachedKernel.device_index == c.device_index)

@@ -14,8 +14,12 @@ public sealed class ConvolutionalSliceGenerator : nn.Module<Tensor, Tensor>
 {
     private long _version;
 
-    /// <summary>The slice-to-weight matrix, <c>[Slice.Elements, CodeSize]</c>.</summary>
-    public Parameter weight { get; private set; }   // settable: TorchSharp's to() swaps it on dtype/device moves
+    // Named exactly as registered: TorchSharp's to() replaces a parameter by finding the field of that
+    // name; a property's backing field would be updated while the registered tensor went stale.
+    private Parameter weight;
+
+    /// <summary>The slice-to-weight matrix, <c>[Slice.Elements, CodeSize]</c>, registered as <c>weight</c>.</summary>
+    public Parameter Weight => weight;
 
     /// <summary>The options this generator was built from.</summary>
     public GeneratorOptions Options { get; }
@@ -30,7 +34,7 @@ public sealed class ConvolutionalSliceGenerator : nn.Module<Tensor, Tensor>
     public SliceLayout Layout => Options.Layout;
 
     /// <summary>True when the generator receives no gradient and is not trained.</summary>
-    public bool IsFrozen => !weight.requires_grad;
+    public bool IsFrozen => !Weight.requires_grad;
 
     /// <summary>
     /// Bumped whenever the weight may have changed outside autograd (<see cref="InvalidateKernels"/>);

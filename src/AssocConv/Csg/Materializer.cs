@@ -34,7 +34,12 @@ public static class Materializer
                 ModuleSurgery.Replace(parent, name, conv);
             }
         }
-        foreach (var layer in replacements.Keys) layer.Dispose();
+        foreach (var layer in replacements.Keys)
+        {
+            // a code registered by the layer's block goes with the layer
+            if (layer.CodeHost is var (host, codeName)) ModuleSurgery.RemoveParameter(host, codeName);
+            layer.Dispose();
+        }
         foreach (var (parent, name, child) in edges)
             if (child is ConvolutionalSliceGenerator) ModuleSurgery.Remove(parent, name);
         return replacements.Count;
@@ -44,17 +49,17 @@ public static class Materializer
     public static Conv2d ToConv2d(AssociativeConv2d layer)
     {
         ArgumentNullException.ThrowIfNull(layer);
-        var code = layer.code;
+        var code = layer.Code;
         using var kernel = layer.GenerateKernel();
         var conv = nn.Conv2d(layer.InChannels, layer.OutChannels, layer.KernelSize, layer.Stride, layer.Padding,
-            layer.Dilation, groups: layer.Groups, bias: layer.bias is not null,
+            layer.Dilation, groups: layer.Groups, bias: layer.Bias is not null,
             device: code.device, dtype: code.dtype);
         using (torch.no_grad())
         {
             conv.weight!.copy_(kernel);
-            if (layer.bias is { } bias) conv.bias!.copy_(bias);
+            if (layer.Bias is { } bias) conv.bias!.copy_(bias);
         }
-        conv.weight!.requires_grad = code.requires_grad || layer.Generator.weight.requires_grad;
+        conv.weight!.requires_grad = code.requires_grad || layer.Generator.Weight.requires_grad;
         if (!layer.training) conv.eval();
         return conv;
     }

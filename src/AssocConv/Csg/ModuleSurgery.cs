@@ -49,6 +49,21 @@ internal static class ModuleSurgery
         ReplaceInFields(parent, old, null);
     }
 
+    /// <summary>
+    /// Unregisters the parameter <paramref name="name"/> of <paramref name="owner"/> and clears the
+    /// field holding it (a hosted code the materialized model no longer uses).
+    /// </summary>
+    public static void RemoveParameter(nn.Module owner, string name)
+    {
+        var field = typeof(nn.Module).GetField("_internal_params", InstanceFields)
+            ?? throw new InvalidOperationException("this TorchSharp version keeps parameters differently; module surgery needs updating");
+        var registry = (TorchSharp.Utils.OrderedDict<string, Parameter>)field.GetValue(owner)!;
+        if (!registry.TryGetValue(name, out var old))
+            throw new ArgumentException($"{owner.GetName()} has no parameter '{name}'");
+        registry.Remove(name);
+        ReplaceInFields(owner, old, null);
+    }
+
     private static TorchSharp.Utils.OrderedDict<string, nn.Module> Registry(nn.Module parent)
     {
         var field = typeof(nn.Module).GetField("_internal_submodules", InstanceFields)
@@ -77,7 +92,7 @@ internal static class ModuleSurgery
         }
     }
 
-    private static void ReplaceInFields(nn.Module parent, nn.Module old, nn.Module? replacement)
+    private static void ReplaceInFields(nn.Module parent, object old, object? replacement)
     {
         for (var type = parent.GetType(); type is not null && type != typeof(nn.Module); type = type.BaseType)
         {
@@ -90,7 +105,7 @@ internal static class ModuleSurgery
                         $"{replacement.GetType().Name}; declare it as nn.Module<Tensor, Tensor>");
                 if (field.IsInitOnly)
                     throw new InvalidOperationException(
-                        $"{type.Name}.{field.Name} is readonly, so the module it holds cannot be replaced; make it writable");
+                        $"{type.Name}.{field.Name} is readonly, so what it holds cannot be replaced; make it writable");
                 field.SetValue(parent, replacement);
             }
         }

@@ -85,7 +85,10 @@ public sealed class ParameterReport
 
         // a module reachable along several paths is one module
         var modules = new[] { model }.Concat(model.named_modules().Select(m => m.module))
-            .Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>();
+            .Distinct(ReferenceEqualityComparer.Instance).Cast<nn.Module>().ToList();
+        // codes are known by identity: a block may register its layer's code under its own name
+        var codes = new HashSet<Parameter>(modules.OfType<AssociativeConv2d>().Select(l => l.Code),
+            ReferenceEqualityComparer.Instance);
         foreach (var module in modules)
         {
             if (module is AssociativeConv2d layer)
@@ -100,7 +103,7 @@ public sealed class ParameterReport
             foreach (var (name, p) in module.named_parameters(recurse: false))
             {
                 if (!seen.Add(p)) continue;
-                var group = Classify(module, name);
+                var group = codes.Contains(p) ? ParameterGroup.Codes : Classify(module);
                 Count(counts, group, p);
                 if (p.requires_grad && group is not (ParameterGroup.Generator or ParameterGroup.Codes))
                     plainTrainable += p.numel();
@@ -113,7 +116,7 @@ public sealed class ParameterReport
         }
         // generators registered nowhere in the tree are still the model's
         foreach (var g in generators)
-            if (seen.Add(g.weight)) Count(counts, ParameterGroup.Generator, g.weight);
+            if (seen.Add(g.Weight)) Count(counts, ParameterGroup.Generator, g.Weight);
         return new ParameterReport(counts, runningStatistics, associativeLayers, generators.Count, plainTrainable);
     }
 
@@ -123,10 +126,9 @@ public sealed class ParameterReport
         counts[group] = p.requires_grad ? c with { Trainable = c.Trainable + p.numel() } : c with { Frozen = c.Frozen + p.numel() };
     }
 
-    private static ParameterGroup Classify(nn.Module module, string name) => module switch
+    private static ParameterGroup Classify(nn.Module module) => module switch
     {
         ConvolutionalSliceGenerator => ParameterGroup.Generator,
-        AssociativeConv2d when name == "code" => ParameterGroup.Codes,
         AssociativeConv2d => ParameterGroup.Other,
         Convolution => ParameterGroup.Convolution,
         BatchNorm1d or BatchNorm2d or BatchNorm3d => ParameterGroup.BatchNorm,

@@ -17,8 +17,11 @@ public sealed record ModelOptions
     /// </summary>
     public ConvolutionalSliceGenerator? SharedGenerator { get; init; }
 
-    /// <summary>Number of classes. Default 10.</summary>
-    public int NumClasses { get; init; } = 10;
+    /// <summary>Which convolutions are associative. Default: the reference implementation's choice.</summary>
+    public AssociativeSelection Selection { get; init; } = AssociativeSelection.Reference;
+
+    /// <summary>Number of classes; null takes the architecture's default (10 for CIFAR models, 1000 for ImageNet ones).</summary>
+    public int? NumClasses { get; init; }
 
     /// <summary>Channels of the input images. Default 3.</summary>
     public int InputChannels { get; init; } = 3;

@@ -38,17 +38,17 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>
     {
         var b = new ConvolutionBuilder(Name, options, DefaultGenerator);
         CSG = b.Generator;
-        conv1 = b.Conv("conv1", options.InputChannels, 16, 3, padding: 1, associative: false);
-        conv2 = b.Conv("conv2", 16, 32, 3, stride: 2, padding: 1);
-        conv3 = b.Conv("conv3", 32, 32, 3, padding: 1);
-        conv4 = b.Conv("conv4", 32, 64, 3, stride: 2, padding: 1);
-        conv5 = b.Conv("conv5", 64, 64, 3, padding: 1);
+        conv1 = ConvolutionBuilder.Ordinary(options.InputChannels, 16, 3, padding: 1);
+        conv2 = b.Conv("conv2", 16, 32, 3, stride: 2, padding: 1, generated: true);
+        conv3 = b.Conv("conv3", 32, 32, 3, padding: 1, generated: true);
+        conv4 = b.Conv("conv4", 32, 64, 3, stride: 2, padding: 1, generated: true);
+        conv5 = b.Conv("conv5", 64, 64, 3, padding: 1, generated: true);
         bn1 = nn.BatchNorm2d(16);
         bn2 = nn.BatchNorm2d(32);
         bn3 = nn.BatchNorm2d(32);
         bn4 = nn.BatchNorm2d(64);
         bn5 = nn.BatchNorm2d(64);
-        linear = nn.Linear(64, options.NumClasses);
+        linear = nn.Linear(64, b.NumClasses);
         RegisterComponents();
     }
 

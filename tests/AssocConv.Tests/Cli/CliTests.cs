@@ -56,7 +56,9 @@ public class CliTests
     }
 
     [Theory]
-    [InlineData("unknown model 'resnet999'", "params", "--model", "resnet999")]
+    [InlineData("unknown model 'vgg16'", "params", "--model", "vgg16")]
+    [InlineData("depth is 6n+2", "params", "--model", "resnet21")]
+    [InlineData("depth 6n+4", "params", "--model", "densenet-bc-41-12")]
     [InlineData("slice '12x'", "params", "--model", "small-cnn", "--slice", "12x")]
     [InlineData("square slice", "params", "--model", "small-cnn", "--slice", "8x4")]
     [InlineData("kernel is larger", "params", "--model", "small-cnn", "--slice", "8x8x1x1")]

@@ -30,7 +30,7 @@ public class AssociativeConv2dTests
         var layer = new AssociativeConv2d(Generator(), inC, outC, k, stride, padding, dilation, groups, bias);
         using var x = torch.randn(2, inC, 9, 9);
         using var kernel = layer.GenerateKernel();
-        using var expected = nn.functional.conv2d(x, kernel, layer.bias, new long[] { stride }, new long[] { padding },
+        using var expected = nn.functional.conv2d(x, kernel, layer.Bias, new long[] { stride }, new long[] { padding },
             new long[] { dilation }, groups);
         using var actual = layer.call(x);
         Assert.True(MaxAbsDifference(expected, actual) < 1e-6);
@@ -61,7 +61,7 @@ public class AssociativeConv2dTests
         using (var loss = (y * weights).sum())
             loss.backward();
 
-        foreach (var p in new[] { layer.code, generator.weight })
+        foreach (var p in new[] { layer.Code, generator.Weight })
         {
             var analytic = Values(p.grad!);
             int n = (int)p.numel();

@@ -11,11 +11,11 @@ public class GeneratorTests
     public void Weight_has_the_shape_of_a_bias_free_linear_from_code_to_slice()
     {
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 72 });
-        Assert.Equal(new long[] { 16 * 16 * 9, 72 }, g.weight.shape);
+        Assert.Equal(new long[] { 16 * 16 * 9, 72 }, g.Weight.shape);
         Assert.Single(g.parameters());
         using var codes = torch.randn(3, 72);
         using var slices = g.call(codes);
-        using var expected = codes.matmul(g.weight.t());
+        using var expected = codes.matmul(g.Weight.t());
         Assert.True(MaxAbsDifference(slices, expected) < 1e-5);
     }
 
@@ -24,7 +24,7 @@ public class GeneratorTests
     {
         torch.manual_seed(1);
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 72 });
-        double std = g.weight.std().item<float>(), mean = g.weight.mean().item<float>();
+        double std = g.Weight.std().item<float>(), mean = g.Weight.mean().item<float>();
         Assert.InRange(std, Math.Sqrt(2.0 / 72) * 0.97, Math.Sqrt(2.0 / 72) * 1.03);
         Assert.InRange(mean, -0.005, 0.005);
     }
@@ -35,20 +35,20 @@ public class GeneratorTests
         torch.manual_seed(2);
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 64, Init = GeneratorInit.LinearDefault });
         double bound = 1.0 / Math.Sqrt(64);
-        Assert.True(g.weight.abs().max().item<float>() <= bound + 1e-7);
-        Assert.True(g.weight.abs().max().item<float>() > bound * 0.99);
+        Assert.True(g.Weight.abs().max().item<float>() <= bound + 1e-7);
+        Assert.True(g.Weight.abs().max().item<float>() > bound * 0.99);
     }
 
     [Fact]
     public void Binary_init_is_plus_minus_half_and_frozen()
     {
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Init = GeneratorInit.Binary });
-        var values = Values(g.weight);
+        var values = Values(g.Weight);
         Assert.All(values, v => Assert.Equal(0.5, Math.Abs(v)));
         Assert.Contains(values, v => v > 0);
         Assert.Contains(values, v => v < 0);
         Assert.True(g.IsFrozen);
-        Assert.False(g.weight.requires_grad);
+        Assert.False(g.Weight.requires_grad);
     }
 
     [Theory]
@@ -60,20 +60,20 @@ public class GeneratorTests
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4), CodeSize = 6, Init = init, Frozen = frozen });
         var a = new AssociativeConv2d(g, 3, 8, 3, padding: 1);
         var b = new AssociativeConv2d(g, 8, 4, 3, padding: 1);
-        var parameters = new[] { g.weight, a.code, b.code };
+        var parameters = new[] { g.Weight, a.Code, b.Code };
         var before = parameters.Select(p => p.detach().clone()).ToArray();
         using var optimizer = optim.SGD(parameters, 0.1, momentum: 0.9, weight_decay: 5e-4);
 
         using (var y = b.call(nn.functional.relu(a.call(torch.randn(2, 3, 6, 6)))))
         using (var loss = y.square().mean())
             loss.backward();
-        Assert.Null(g.weight.grad);
-        Assert.NotNull(a.code.grad);
+        Assert.Null(g.Weight.grad);
+        Assert.NotNull(a.Code.grad);
         optimizer.step();
 
-        Assert.Equal(0.0, MaxAbsDifference(before[0], g.weight));
-        Assert.True(MaxAbsDifference(before[1], a.code) > 0);
-        Assert.True(MaxAbsDifference(before[2], b.code) > 0);
+        Assert.Equal(0.0, MaxAbsDifference(before[0], g.Weight));
+        Assert.True(MaxAbsDifference(before[1], a.Code) > 0);
+        Assert.True(MaxAbsDifference(before[2], b.Code) > 0);
     }
 
     [Fact]

@@ -56,8 +56,8 @@ public class KernelCacheTests
         using (var y = layer.call(x)) using (var l = y.sum()) l.backward();
         using (var y = layer.call(x)) { }
         Assert.Equal(before + 2, layer.KernelGenerations);
-        Assert.NotNull(layer.code.grad);
-        Assert.NotNull(g.weight.grad);
+        Assert.NotNull(layer.Code.grad);
+        Assert.NotNull(g.Weight.grad);
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public class KernelCacheTests
         using var x = torch.randn(1, 4, 5, 5);
         layer.eval();
         using (torch.no_grad()) using (layer.call(x)) { }            // fills the cache
-        using var optimizer = optim.SGD(new[] { g.weight, layer.code }, 0.5);
+        using var optimizer = optim.SGD(new[] { g.Weight, layer.Code }, 0.5);
         using (var y = layer.call(x)) using (var l = y.square().sum()) l.backward();
         optimizer.step();
         using var _ = torch.no_grad();
@@ -85,7 +85,7 @@ public class KernelCacheTests
         model.eval();
         using var _ = torch.no_grad();
         using var original = layer.call(x);
-        g.weight.mul_(2.0);
+        g.Weight.mul_(2.0);
         using (var stale = layer.call(x))
             Assert.Equal(0.0, MaxAbsDifference(original, stale));   // the cache is explicit, by design
         model.InvalidateKernels();
@@ -103,7 +103,7 @@ public class KernelCacheTests
         using var x = torch.randn(1, 4, 5, 5);
         model.eval();
         using (torch.no_grad()) using (layer.call(x)) { }
-        using (torch.no_grad()) layer.code.add_(1.0);
+        using (torch.no_grad()) layer.Code.add_(1.0);
         model.train();
         model.eval();
         using var _ = torch.no_grad();

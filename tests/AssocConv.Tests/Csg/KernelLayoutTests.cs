@@ -15,7 +15,7 @@ public class KernelLayoutTests
     {
         var slice = layer.Generator.Slice;
         int codeSize = layer.Generator.CodeSize, E = slice.Elements;
-        double[] code = Values(layer.code), w = Values(layer.Generator.weight);
+        double[] code = Values(layer.Code), w = Values(layer.Generator.Weight);
         long outC = layer.OutChannels, inPg = layer.InChannelsPerGroup;
         long kh = layer.KernelSize.Height, kw = layer.KernelSize.Width;
         long paddedIn = layer.SliceColumns * slice.In;
@@ -94,7 +94,7 @@ public class KernelLayoutTests
         // ResNet stage transition 16 -> 32: ceil(32/12) * ceil(16/12) = 3 * 2
         var layer = new AssociativeConv2d(generator, 16, 32, 3, stride: 2, padding: 1);
         Assert.Equal(6, layer.NumSlices);
-        Assert.Equal(new long[] { 6, 8 }, layer.code.shape);
+        Assert.Equal(new long[] { 6, 8 }, layer.Code.shape);
     }
 
     /// <summary>Kernels of one layer under both layouts, with the same generator weight and codes.</summary>
@@ -103,10 +103,10 @@ public class KernelLayoutTests
         torch.manual_seed(3);
         var reference = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4), CodeSize = 6 });
         var blocked = new ConvolutionalSliceGenerator(reference.Options with { Layout = SliceLayout.Blocked });
-        using (torch.no_grad()) blocked.weight.copy_(reference.weight);
+        using (torch.no_grad()) blocked.Weight.copy_(reference.Weight);
         var a = new AssociativeConv2d(reference, inChannels, outChannels, 3);
         var b = new AssociativeConv2d(blocked, inChannels, outChannels, 3);
-        using (torch.no_grad()) b.code.copy_(a.code);
+        using (torch.no_grad()) b.Code.copy_(a.Code);
         using var ka = a.GenerateKernel();
         using var kb = b.GenerateKernel();
         return MaxAbsDifference(ka, kb);
