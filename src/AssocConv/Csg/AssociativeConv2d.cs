@@ -207,6 +207,36 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         return kernel.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The inverse of the layout <see cref="GenerateKernel"/> applies: the slices <c>[NumSlices, slice elements]</c>
+    /// that would generate <paramref name="kernel"/> (<c>[OutChannels, InChannelsPerGroup, kh, kw]</c>), zero
+    /// where the padded kernel is cropped away. The caller owns the result.
+    /// </summary>
+    public Tensor SlicesOf(Tensor kernel)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        var expected = new[] { OutChannels, InChannelsPerGroup, KernelSize.Height, KernelSize.Width };
+        if (!kernel.shape.SequenceEqual(expected))
+            throw new ArgumentException(
+                $"associative layer '{GetName()}': kernel must be [{string.Join(", ", expected)}], got [{string.Join(", ", kernel.shape)}]");
+        using var scope = torch.NewDisposeScope();
+        var slice = _generator.Slice;
+        var padded = torch.zeros(new[] { SliceRows * slice.Out, SliceColumns * slice.In, (long)slice.KernelHeight, slice.KernelWidth },
+            dtype: kernel.dtype, device: kernel.device);
+        padded.narrow(0, 0, OutChannels).narrow(1, 0, InChannelsPerGroup)
+            .narrow(2, 0, KernelSize.Height).narrow(3, 0, KernelSize.Width).copy_(kernel);
+        var slices = _generator.Layout switch
+        {
+            SliceLayout.Reference => padded.reshape(NumSlices, slice.Elements),
+            SliceLayout.Blocked => padded
+                .view(SliceRows, slice.Out, SliceColumns, slice.In, slice.KernelHeight, slice.KernelWidth)
+                .permute(0, 2, 1, 3, 4, 5)
+                .reshape(NumSlices, slice.Elements),
+            _ => throw new InvalidOperationException($"unknown slice layout {_generator.Layout}"),
+        };
+        return slices.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Convolves <paramref name="input"/> with the generated kernel.</summary>
     public override Tensor forward(Tensor input)
     {
