@@ -4,7 +4,10 @@ using AssocConv.Models;
 
 namespace AssocConv.Cli;
 
-/// <summary>The model-choosing options of a verb: --model, --plain, --slice, --code-size, --layout.</summary>
+/// <summary>
+/// The model-choosing options of a verb: --model, --plain, --slice, --code-size, --layout,
+/// --generator-init, --frozen-generator, --associative, --classes.
+/// </summary>
 internal sealed class ModelArguments
 {
     private readonly Option<string> _model = new("--model")
@@ -33,6 +36,26 @@ internal sealed class ModelArguments
         Description = "How slices fill a kernel: Reference (the authors' rule) or Blocked",
     };
 
+    private readonly Option<string?> _init = new("--generator-init")
+    {
+        Description = "Generator initialisation: kaiming, linear (PyTorch's nn.Linear default) or binary (+-0.5, frozen); default: the model's",
+    };
+
+    private readonly Option<bool> _frozen = new("--frozen-generator")
+    {
+        Description = "Freeze the generator (only codes, batch-norm, classifier and ordinary convolutions train)",
+    };
+
+    private readonly Option<string?> _selection = new("--associative")
+    {
+        Description = "Which convolutions are associative: reference (the authors' choice, default), all-3x3 or all (never the first)",
+    };
+
+    private readonly Option<int?> _classes = new("--classes")
+    {
+        Description = "Number of classes; default: the model's (10 for CIFAR models, 1000 for ImageNet ones)",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(_model);
@@ -40,6 +63,10 @@ internal sealed class ModelArguments
         command.Options.Add(_slice);
         command.Options.Add(_codeSize);
         command.Options.Add(_layout);
+        command.Options.Add(_init);
+        command.Options.Add(_frozen);
+        command.Options.Add(_selection);
+        command.Options.Add(_classes);
     }
 
     /// <summary>The chosen architecture and the options to build it with; a bad value is a <see cref="UsageException"/>.</summary>
@@ -53,9 +80,15 @@ internal sealed class ModelArguments
         string? slice = result.GetValue(_slice);
         int? codeSize = result.GetValue(_codeSize);
         SliceLayout? layout = result.GetValue(_layout);
-        if (plain && (slice is not null || codeSize is not null || layout is not null))
-            throw new UsageException("--plain has no generator: leave out --slice, --code-size and --layout");
-        if (plain) return (entry, new ModelOptions { Plain = true });
+        string? init = result.GetValue(_init);
+        bool frozen = result.GetValue(_frozen);
+        string? selection = result.GetValue(_selection);
+        int? classes = result.GetValue(_classes);
+        if (classes is < 1) throw new UsageException($"--classes must be at least 1, got {classes}");
+        if (plain && (slice is not null || codeSize is not null || layout is not null || init is not null || frozen || selection is not null))
+            throw new UsageException(
+                "--plain has no generator: leave out --slice, --code-size, --layout, --generator-init, --frozen-generator and --associative");
+        if (plain) return (entry, new ModelOptions { Plain = true, NumClasses = classes });
 
         var generator = entry.DefaultGenerator;
         if (slice is not null)
@@ -65,8 +98,24 @@ internal sealed class ModelArguments
         }
         if (codeSize is not null) generator = generator with { CodeSize = codeSize.Value };
         if (layout is not null) generator = generator with { Layout = layout.Value };
+        if (init is not null) generator = generator with { Init = ParseInit(init) };
+        if (frozen) generator = generator with { Frozen = true };
+        var chosen = AssociativeSelection.Reference;
+        if (selection is not null)
+        {
+            try { chosen = AssociativeSelectionNames.Parse(selection); }
+            catch (FormatException e) { throw new UsageException($"--associative: {e.Message}"); }
+        }
         try { generator.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        return (entry, new ModelOptions { Generator = generator });
+        return (entry, new ModelOptions { Generator = generator, Selection = chosen, NumClasses = classes });
     }
+
+    private static GeneratorInit ParseInit(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "kaiming" => GeneratorInit.KaimingNormal,
+        "linear" => GeneratorInit.LinearDefault,
+        "binary" => GeneratorInit.Binary,
+        _ => throw new UsageException($"--generator-init: '{text}' is not kaiming, linear or binary"),
+    };
 }

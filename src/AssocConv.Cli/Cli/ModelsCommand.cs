@@ -17,7 +17,7 @@ internal static class ModelsCommand
         {
             bool asJson = result.GetValue(json);
             var term = terminal(asJson);
-            var entries = ModelZoo.All.OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
+            var entries = ModelZoo.All;
             if (asJson)
             {
                 var list = new JsonArray();
@@ -36,6 +36,8 @@ internal static class ModelsCommand
             foreach (var e in entries)
                 table.AddRow(e.Name, $"{e.DefaultGenerator.Slice}, code {e.DefaultGenerator.CodeSize}", Markup.Escape(e.Description));
             term.Results.Write(table);
+            term.Results.MarkupLine("Also any [bold]resnetN[/] with N = 6n+2 (resnet164, resnet1202) and any " +
+                "[bold]densenet-bc-DEPTH-GROWTH[/] with DEPTH = 6n+4 (densenet-bc-190-40).");
             return ExitCodes.Success;
         });
         return command;

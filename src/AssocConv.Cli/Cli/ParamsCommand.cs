@@ -28,7 +28,8 @@ internal static class ParamsCommand
                 built.to(device);
                 report = ParameterReport.Of(built);
             }
-            string variant = options.Plain ? "plain" : options.Generator!.Describe();
+            string variant = options.Plain ? "plain"
+                : options.Generator!.Describe() + (options.Selection == AssociativeSelection.Reference ? "" : $", {options.Selection.ToName()} associative");
             RenderTable(term.Results, entry.Name, variant, report);
             if (result.GetValue(json))
                 term.Out.WriteLine(ToJson(entry.Name, options, report).ToJsonString(new() { WriteIndented = true }));
@@ -66,6 +67,7 @@ internal static class ParamsCommand
             ["model"] = model,
             ["plain"] = options.Plain,
             ["generator"] = generator,
+            ["associative"] = options.Plain ? null : options.Selection.ToName(),
             ["trainable"] = report.Trainable,
             ["frozen"] = report.Frozen,
             ["total"] = report.Total,

@@ -58,6 +58,11 @@ public class CliTests
     [Theory]
     [InlineData("unknown model 'vgg16'", "params", "--model", "vgg16")]
     [InlineData("depth is 6n+2", "params", "--model", "resnet21")]
+    [InlineData("--associative: 'some'", "params", "--model", "resnet20", "--associative", "some")]
+    [InlineData("--generator-init: 'xavier'", "params", "--model", "resnet20", "--generator-init", "xavier")]
+    [InlineData("--classes must be at least 1", "params", "--model", "resnet20", "--classes", "0")]
+    [InlineData("--plain has no generator", "params", "--model", "resnet20", "--plain", "--associative", "all")]
+    [InlineData("kernel is larger", "params", "--model", "mobilenetv2", "--associative", "all-3x3")]
     [InlineData("depth 6n+4", "params", "--model", "densenet-bc-41-12")]
     [InlineData("slice '12x'", "params", "--model", "small-cnn", "--slice", "12x")]
     [InlineData("square slice", "params", "--model", "small-cnn", "--slice", "8x4")]
@@ -89,13 +94,52 @@ public class CliTests
         Assert.Equal("8x4x3x3", doc.RootElement.GetProperty("generator").GetProperty("slice").GetString());
     }
 
+    [Theory]
+    [InlineData("resnet20", "16x16", 72, 176_698)]
+    [InlineData("densenet-bc-40-36", "12x12", 72, 842_842)]
+    [InlineData("shufflenetv2", "16x16x1x1", 16, 171_818)]
+    public void Params_gives_the_reference_counts_for_zoo_models(string model, string slice, int code, long trainable)
+    {
+        var (exit, stdout, _) = Run("params", "--model", model, "--slice", slice, "--code-size", code.ToString(), "--json");
+        Assert.Equal(0, exit);
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(trainable, doc.RootElement.GetProperty("trainable").GetInt64());
+        Assert.Equal("reference", doc.RootElement.GetProperty("associative").GetString());
+    }
+
+    [Fact]
+    public void Generator_init_frozen_selection_and_classes_reach_the_model()
+    {
+        JsonElement Params(params string[] extra)
+        {
+            var (exit, stdout, stderr) = Run(["params", "--model", "densenet-bc-40-12", "--json", .. extra]);
+            Assert.True(exit == 0, stderr);
+            return JsonDocument.Parse(stdout).RootElement.Clone();
+        }
+        var binary = Params("--generator-init", "binary");
+        Assert.Equal(12 * 12 * 9 * 72, binary.GetProperty("groups").GetProperty("generator").GetProperty("frozen").GetInt64());
+        Assert.True(binary.GetProperty("generator").GetProperty("frozen").GetBoolean());
+        var frozen = Params("--frozen-generator");
+        Assert.Equal(0, frozen.GetProperty("groups").GetProperty("generator").GetProperty("trainable").GetInt64());
+        Assert.Equal("KaimingNormal", Params("--generator-init", "kaiming").GetProperty("generator").GetProperty("init").GetString());
+        var all = Params("--associative", "all");
+        Assert.Equal(18 + 18 + 2, all.GetProperty("associative_layers").GetInt32());
+        Assert.Equal("all", all.GetProperty("associative").GetString());
+        var hundred = Params("--classes", "100");
+        // DenseNet-BC-40-12 ends with 132 features (24 + 72 -> 48 + 72 -> 60 + 72): 90 more classes add 90 x 133
+        Assert.Equal(Params().GetProperty("trainable").GetInt64() + 90 * 133, hundred.GetProperty("trainable").GetInt64());
+    }
+
     [Fact]
     public void Models_lists_the_registry()
     {
         var (code, stdout, _) = Run("models", "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
-        Assert.Contains(doc.RootElement.EnumerateArray(), e => e.GetProperty("name").GetString() == "small-cnn");
+        var names = doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()).ToList();
+        Assert.Equal(new[] { "small-cnn", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+            "densenet-bc-40-12", "densenet-bc-40-36", "densenet-bc-40-48", "densenet-bc-100-12", "mobilenetv2",
+            "shufflenetv2", "imagenet-resnet18", "imagenet-resnet34", "imagenet-resnet50" }, names);
     }
 
     [Fact]

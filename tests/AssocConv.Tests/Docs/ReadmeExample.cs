@@ -1,5 +1,5 @@
-// The README's C# example, compiled and run by ReadmeExampleTests; the README must quote the
-// region between the markers exactly.
+// The README's C# examples, compiled and run by ReadmeExampleTests; the README must quote each
+// region between its markers exactly.
 using AssocConv.Csg;
 using AssocConv.Models;
 using TorchSharp;
@@ -41,5 +41,22 @@ public static class ReadmeExample
         Materializer.Materialize(model);                          // plain Conv2d layers, same outputs
         // </readme>
         return (losses[0], losses[^1], report.Ratio);
+    }
+
+    public static AssociationReport RunAssociate()
+    {
+        // <readme-associate>
+        // any TorchSharp model; the plain ResNet-56 (853,018 parameters) stands in for yours
+        var model = ModelZoo.Create("resnet56", new ModelOptions { Plain = true });
+        var result = Associator.Associate(model,
+            new GeneratorOptions { Slice = new SliceShape(12, 12), CodeSize = 72 },
+            select: ConvSelect.And(ConvSelect.AllButFirst, ConvSelect.Kernel(3)),
+            init: AssociateInit.FromWeights);        // generator and codes fitted to the current kernels
+        foreach (var layer in result.Layers.Take(3))
+            Console.WriteLine($"{layer.Path}: relative error {layer.RelativeError:P1}");
+        Console.WriteLine($"{result.TrainableBefore:N0} -> {result.TrainableAfter:N0} trainable parameters, " +
+                          $"{result.Layers.Count} layers, overall error {result.RelativeError:P1}");
+        // </readme-associate>
+        return result;
     }
 }

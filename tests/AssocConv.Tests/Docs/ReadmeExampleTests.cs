@@ -2,20 +2,23 @@ namespace AssocConv.Tests.Docs;
 
 public class ReadmeExampleTests
 {
-    private static string Region()
+    private static string Region(string marker)
     {
         var source = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "tests/AssocConv.Tests/Docs/ReadmeExample.cs"));
-        int start = source.IndexOf("// <readme>", StringComparison.Ordinal);
-        int end = source.IndexOf("// </readme>", StringComparison.Ordinal);
+        int start = source.IndexOf($"// <{marker}>", StringComparison.Ordinal);
+        int end = source.IndexOf($"// </{marker}>", StringComparison.Ordinal);
+        Assert.True(start >= 0 && end > start, $"region {marker} not found");
         var lines = source[start..end].Split('\n').Skip(1).Select(l => l.Length >= 8 ? l[8..] : l.TrimStart());
         return string.Join('\n', lines).TrimEnd();
     }
 
-    [Fact]
-    public void The_readme_quotes_the_example_exactly()
+    [Theory]
+    [InlineData("readme")]
+    [InlineData("readme-associate")]
+    public void The_readme_quotes_the_examples_exactly(string marker)
     {
         var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md")).Replace("\r\n", "\n");
-        Assert.Contains(Region(), readme);
+        Assert.Contains(Region(marker), readme);
     }
 
     [Fact]
@@ -24,5 +27,15 @@ public class ReadmeExampleTests
         var (first, last, ratio) = ReadmeExample.Run();
         Assert.True(last < first * 0.5, $"loss {first} -> {last}");
         Assert.True(ratio > 2.5, $"ratio {ratio}");
+    }
+
+    [Fact]
+    public void The_associate_example_compresses_resnet56_to_the_built_in_size()
+    {
+        var result = ReadmeExample.RunAssociate();
+        Assert.Equal(853_018, result.TrainableBefore);
+        Assert.Equal(160_450, result.TrainableAfter);
+        Assert.Equal(54, result.Layers.Count);
+        Assert.InRange(result.RelativeError!.Value, 0.0, 1.0);
     }
 }
