@@ -107,7 +107,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
             throw new ArgumentException(Fail("kernel size must be at least 1x1"));
         if (kernelSize.Height > slice.KernelHeight || kernelSize.Width > slice.KernelWidth)
             throw new ArgumentException(Fail(
-                $"kernel is larger than the generator's slice kernel {slice.KernelHeight}x{slice.KernelWidth} (slice {slice})"));
+                $"kernel is larger than the generator's slice kernel {slice.KernelHeight}x{slice.KernelWidth} (slice {slice}); " +
+                "use a slice with a kernel at least this large, or leave this convolution ordinary"));
         if (stride.Height < 1 || stride.Width < 1 || dilation.Height < 1 || dilation.Width < 1)
             throw new ArgumentException(Fail("stride and dilation must be at least 1"));
         if (padding.Height < 0 || padding.Width < 0)

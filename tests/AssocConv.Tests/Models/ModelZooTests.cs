@@ -219,6 +219,28 @@ public class ModelZooTests
     }
 
     [Fact]
+    public void Converting_a_model_whose_layers_own_their_codes_keeps_them_registered()
+    {
+        using var model = ModelZoo.Create("small-cnn");
+        model.to(float64);
+        Assert.All(model.named_parameters(), p => Assert.Equal(float64, p.parameter.dtype));
+        Assert.All(model.modules().OfType<AssociativeConv2d>(), l => Assert.Same(l.get_parameter("code"), l.Code));
+    }
+
+    [Fact]
+    public void A_code_is_hosted_once_and_materializing_removes_it_from_its_host()
+    {
+        using var model = ModelZoo.Create("resnet20");
+        var layer = model.modules().OfType<AssociativeConv2d>().First();
+        var (host, name) = layer.CodeHost!.Value;
+        Assert.Equal("code", name);
+        Assert.Contains("already hosted", Assert.Throws<InvalidOperationException>(() => layer.HostCodeIn(model, "x")).Message);
+        Materializer.Materialize(model);
+        Assert.Null(host.get_parameter("code"));
+        Assert.Empty(model.state_dict().Keys.Where(k => k.Contains("code")));
+    }
+
+    [Fact]
     public void Cifar_resnet_uses_the_reference_initialisation()
     {
         torch.manual_seed(7);
