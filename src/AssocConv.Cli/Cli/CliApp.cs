@@ -19,6 +19,9 @@ internal static class CliApp
         root.Options.Add(CommonOptions.Threads());
         root.Subcommands.Add(ParamsCommand.Create(Terminal));
         root.Subcommands.Add(ModelsCommand.Create(Terminal));
+        root.Subcommands.Add(TrainCommand.Create(Terminal));
+        root.Subcommands.Add(EvalCommand.Create(Terminal));
+        root.Subcommands.Add(CompareCommand.Create(Terminal));
         return root;
     }
 
@@ -42,6 +45,11 @@ internal static class CliApp
             error.WriteLine($"assocconv: {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (AssocConv.Training.TrainingDivergedException e)
+        {
+            error.WriteLine($"assocconv: training stopped: {e.Message}");
+            return ExitCodes.Failure;
+        }
         catch (Exception e)
         {
             error.WriteLine($"assocconv: {e.GetType().Name}: {e.Message}");
@@ -61,5 +69,6 @@ internal static class CliApp
             });
 
     private static bool IsUserMistake(Exception e) =>
-        e is UsageException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException;
+        e is UsageException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException
+            or AssocConv.Data.DataFormatException or InvalidDataException;
 }

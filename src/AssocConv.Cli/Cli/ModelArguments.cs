@@ -10,11 +10,16 @@ namespace AssocConv.Cli;
 /// </summary>
 internal sealed class ModelArguments
 {
-    private readonly Option<string> _model = new("--model")
+    private readonly Option<string?> _model = new("--model")
     {
         Description = "Model name (see 'assocconv models')",
-        Required = true,
     };
+
+    /// <param name="required">Whether --model must be given (not when a checkpoint describes the model).</param>
+    public ModelArguments(bool required = true) => _model.Required = required;
+
+    /// <summary>Whether --model was given.</summary>
+    public bool Given(ParseResult result) => result.GetValue(_model) is not null;
 
     private readonly Option<bool> _plain = new("--plain")
     {
@@ -35,6 +40,9 @@ internal sealed class ModelArguments
     {
         Description = "How slices fill a kernel: Reference (the authors' rule) or Blocked",
     };
+
+    /// <summary>The --generator-init option, for verbs that offer a shorthand for it.</summary>
+    public Option<string?> InitOption => _init;
 
     private readonly Option<string?> _init = new("--generator-init")
     {
@@ -73,7 +81,8 @@ internal sealed class ModelArguments
     public (ModelEntry Entry, ModelOptions Options) Read(ParseResult result)
     {
         ModelEntry entry;
-        try { entry = ModelZoo.Get(result.GetValue(_model)!); }
+        var name = result.GetValue(_model) ?? throw new UsageException("--model is required");
+        try { entry = ModelZoo.Get(name); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
 
         bool plain = result.GetValue(_plain);

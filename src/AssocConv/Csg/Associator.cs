@@ -98,7 +98,7 @@ public static class Associator
         switch (conv.padding_type)
         {
             case null:
-                padding = conv.padding;
+                padding = conv.padding ?? new long[] { 0, 0 };
                 break;
             case Padding.Valid:
                 padding = new long[] { 0, 0 };

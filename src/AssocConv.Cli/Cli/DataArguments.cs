@@ -1,0 +1,42 @@
+using System.CommandLine;
+using AssocConv.Data;
+using Spectre.Console;
+
+namespace AssocConv.Cli;
+
+/// <summary>The --data option: which dataset, read and checked.</summary>
+internal sealed class DataArguments
+{
+    private readonly Option<string?> _data;
+
+    public DataArguments(bool required, string? fallback = null)
+    {
+        _data = new Option<string?>("--data")
+        {
+            Description = "cifar10[:DIR], cifar100[:DIR], fashion-mnist[:DIR], mnist[:DIR], folder:DIR or sample " +
+                "(a bare name looks in $ASSOCCONV_DATA, ~/.cache/assocconv/datasets, then Debian's dataset folder)",
+            Required = required,
+        };
+        if (fallback is not null) _data.DefaultValueFactory = _ => fallback;
+    }
+
+    public void AddTo(Command command) => command.Options.Add(_data);
+
+    /// <summary>The spec given, or null.</summary>
+    public DatasetSpec? Spec(ParseResult result)
+    {
+        var text = result.GetValue(_data);
+        if (text is null) return null;
+        try { return DatasetSpec.Parse(text); }
+        catch (FormatException e) { throw new UsageException($"--data: {e.Message}"); }
+    }
+
+    /// <summary>Reads the dataset, saying on the status console what is being read.</summary>
+    public static Dataset Load(DatasetSpec spec, Terminal term)
+    {
+        var data = Dataset.Load(spec);
+        term.Status.MarkupLine($"[grey]data: {Spectre.Console.Markup.Escape(spec.ToString())} from {Spectre.Console.Markup.Escape(data.Source)}: " +
+            $"{data.Train.Count:N0} training and {data.Test.Count:N0} test images, {data.Train.Channels}x{data.Train.Height}x{data.Train.Width}, {data.NumClasses} classes[/]");
+        return data;
+    }
+}

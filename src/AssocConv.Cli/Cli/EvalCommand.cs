@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using AssocConv.Data;
+using AssocConv.Models;
+using AssocConv.Training;
+using Spectre.Console;
+using TorchSharp;
+
+namespace AssocConv.Cli;
+
+/// <summary><c>assocconv eval</c>: accuracy, loss, per-class accuracy and confusion matrix of a checkpoint.</summary>
+internal static class EvalCommand
+{
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv train' (best.ckpt or last.ckpt)", Required = true };
+        var data = new DataArguments(required: false);
+        var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
+        var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 256 };
+        var json = CommonOptions.Json();
+        var command = new Command("eval", "Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix, images/s");
+        command.Options.Add(checkpoint);
+        data.AddTo(command);
+        foreach (var o in new Option[] { split, batch, json }) command.Options.Add(o);
+        command.SetAction(result =>
+        {
+            var device = CommonOptions.ApplyRuntime(result);
+            var term = terminal(result.GetValue(json));
+            var path = result.GetValue(checkpoint)!;
+            var (header, payload) = Checkpoint.Read(path);
+            var spec = ModelSpec.FromJson(header["model"]!);
+            var dataSpec = data.Spec(result) ?? DatasetSpec.Parse((string)header["data"]!["spec"]!);
+            using var dataset = DataArguments.Load(dataSpec, term);
+            string which = result.GetValue(split)!.ToLowerInvariant();
+            var images = which switch
+            {
+                "test" => dataset.Test,
+                "train" => dataset.Train,
+                _ => throw new UsageException($"--split: '{which}' is not test or train"),
+            };
+            if (images.Channels != spec.Options.InputChannels || dataset.NumClasses != spec.Options.NumClasses)
+                throw new UsageException($"{path} was trained on {spec.Options.InputChannels}-channel images with {spec.Options.NumClasses} classes; " +
+                    $"{dataSpec} has {images.Channels} channels and {dataset.NumClasses} classes");
+            using var model = spec.Build();
+            Checkpoint.LoadInto(payload, header, model);
+            model.to(device);
+            if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");
+            var r = Evaluator.Evaluate(model, images, dataset.Normalization, result.GetValue(batch), device);
+            Render(term.Results, spec.Describe(), which, images.ClassNames, r);
+            if (result.GetValue(json))
+                term.Out.WriteLine(ToJson(path, spec, dataSpec, which, images.ClassNames, r).ToJsonString(new() { WriteIndented = true }));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static JsonObject ToJson(string path, ModelSpec spec, DatasetSpec data, string split, IReadOnlyList<string> classes, EvaluationResult r)
+    {
+        var perClass = new JsonObject();
+        for (int c = 0; c < classes.Count; c++) perClass[classes[c]] = double.IsNaN(r.PerClassAccuracy[c]) ? null : r.PerClassAccuracy[c];
+        var confusion = new JsonArray();
+        for (int t = 0; t < classes.Count; t++)
+            confusion.Add(new JsonArray(Enumerable.Range(0, classes.Count).Select(p => (JsonNode)r.Confusion[t, p]).ToArray()));
+        return new JsonObject
+        {
+            ["checkpoint"] = path,
+            ["model"] = spec.ToJson(),
+            ["data"] = data.ToString(),
+            ["split"] = split,
+            ["samples"] = r.Samples,
+            ["accuracy"] = r.Accuracy,
+            ["loss"] = r.Loss,
+            ["per_class_accuracy"] = perClass,
+            ["confusion"] = confusion,
+            ["classes"] = new JsonArray(classes.Select(c => (JsonNode)c).ToArray()),
+            ["images_per_s"] = r.ImagesPerSecond,
+        };
+    }
+
+    private static void Render(IAnsiConsole console, string model, string split, IReadOnlyList<string> classes, EvaluationResult r)
+    {
+        console.MarkupLine($"[bold]{Markup.Escape(model)}[/] on the {split} set: accuracy [bold]{r.Accuracy:F2}%[/], " +
+            $"loss {r.Loss:F4}, {r.Samples:N0} images, {r.ImagesPerSecond:F0} images/s");
+        var table = new Table().AddColumn("class").AddColumn(new TableColumn("accuracy").RightAligned());
+        for (int c = 0; c < classes.Count && c < 100; c++)
+            table.AddRow(Markup.Escape(classes[c]), double.IsNaN(r.PerClassAccuracy[c]) ? "-" : $"{r.PerClassAccuracy[c]:F1}%");
+        console.Write(table);
+        if (classes.Count <= 20)
+        {
+            var confusion = new Table().Title("confusion (rows: true class, columns: predicted)").AddColumn("");
+            for (int p = 0; p < classes.Count; p++) confusion.AddColumn(new TableColumn(p.ToString()).RightAligned());
+            for (int t = 0; t < classes.Count; t++)
+                confusion.AddRow(new[] { $"{t} {Markup.Escape(classes[t])}" }.Concat(Enumerable.Range(0, classes.Count).Select(p => r.Confusion[t, p].ToString())).ToArray());
+            console.Write(confusion);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using AssocConv.Csg;
+using AssocConv.Models;
+using AssocConv.Training;
+
+namespace AssocConv.Cli;
+
+/// <summary><c>assocconv train</c>: trains a model, or resumes a run.</summary>
+internal static class TrainCommand
+{
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var model = new ModelArguments(required: false);
+        var data = new DataArguments(required: false);
+        var recipe = new TrainingArguments();
+        var output = new Option<string?>("--out") { Description = "Run folder: config, metrics, events, checkpoints (required unless --resume)" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder where it stopped" };
+        var generatorFrom = new Option<string?>("--generator-from") { Description = "Load and freeze the generator of this checkpoint; only codes, batch-norm and the rest train" };
+        var binary = new Option<bool>("--binary-generator") { Description = "Train with a fixed random binary (+-0.5) generator" };
+        var json = CommonOptions.Json();
+        var command = new Command("train", "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128)");
+        model.AddTo(command);
+        data.AddTo(command);
+        recipe.AddTo(command);
+        foreach (var o in new Option[] { output, resume, generatorFrom, binary, json }) command.Options.Add(o);
+        command.SetAction(result =>
+        {
+            var device = CommonOptions.ApplyRuntime(result);
+            var term = terminal(result.GetValue(json));
+            Trainer trainer;
+            string description;
+            if (result.GetValue(resume) is { } runDir)
+            {
+                if (model.Given(result) || result.GetValue(output) is not null || result.GetValue(generatorFrom) is not null)
+                    throw new UsageException("--resume continues a run as it was configured: leave out --model, --out and --generator-from");
+                var header = Trainer.ReadRunHeader(runDir);
+                var spec = data.Spec(result) ?? AssocConv.Data.DatasetSpec.Parse((string)header["data"]!["spec"]!);
+                using var dataset = DataArguments.Load(spec, term);
+                trainer = Trainer.Resume(runDir, dataset, device);
+                description = ModelSpec.FromJson(header["model"]!).Describe();
+                return Finish(trainer, TrainingSession.Run(trainer, term), description, term, result.GetValue(json));
+            }
+            else
+            {
+                var outDir = result.GetValue(output) ?? throw new UsageException("--out RUN_DIR is required (or --resume RUN_DIR)");
+                var (entry, options) = model.Read(result);
+                if (result.GetValue(binary))
+                {
+                    if (options.Plain) throw new UsageException("--binary-generator: a plain model has no generator");
+                    if (result.GetValue(model.InitOption) is not null) throw new UsageException("--binary-generator and --generator-init: give one");
+                    options = options with { Generator = options.Generator! with { Init = GeneratorInit.Binary } };
+                }
+                var spec = data.Spec(result) ?? throw new UsageException("--data is required, e.g. --data cifar10 or --data sample");
+                var training = recipe.Read(result);
+                using var dataset = DataArguments.Load(spec, term);
+                var modelSpec = new ModelSpec(entry.Name, options);
+                trainer = Trainer.Start(outDir, modelSpec, dataset, training, new JsonObject { ["command"] = string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) }, device);
+                if (result.GetValue(generatorFrom) is { } from)
+                {
+                    if (options.Plain) throw new UsageException("--generator-from: a plain model has no generator");
+                    trainer.UseGeneratorFrom(from);
+                }
+                description = modelSpec.Describe();
+                return Finish(trainer, TrainingSession.Run(trainer, term), description, term, result.GetValue(json));
+            }
+        });
+        return command;
+    }
+
+    private static int Finish(Trainer trainer, TrainingResult result, string description, Terminal term, bool json)
+    {
+        var summary = TrainingSession.Summary(trainer, result, description);
+        TrainingSession.RenderSummary(term.Results, summary);
+        if (json) term.Out.WriteLine(summary.ToJsonString(new() { WriteIndented = true }));
+        return result.Completed ? ExitCodes.Success : ExitCodes.Interrupted;
+    }
+}

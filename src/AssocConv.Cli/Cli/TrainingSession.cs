@@ -1,0 +1,85 @@
+using System.Text.Json.Nodes;
+using AssocConv.Csg;
+using AssocConv.Data;
+using AssocConv.Models;
+using AssocConv.Training;
+using Spectre.Console;
+using TorchSharp;
+
+namespace AssocConv.Cli;
+
+/// <summary>Runs a <see cref="Trainer"/> for a verb: progress, Ctrl+C (save and stop), and the final summary.</summary>
+internal static class TrainingSession
+{
+    public static TrainingResult Run(Trainer trainer, Terminal term)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler handler = (_, e) =>
+        {
+            if (cancel.IsCancellationRequested) return;   // a second Ctrl+C ends the process at once
+            e.Cancel = true;
+            cancel.Cancel();
+            term.Status.MarkupLine("[yellow]stopping: saving the run after this batch (Ctrl+C again to quit at once)[/]");
+        };
+        Console.CancelKeyPress += handler;
+        try
+        {
+            var observer = new ProgressObserver(term.Status);
+            var result = observer.Run(() => trainer.Run(observer, cancel.Token));
+            if (!result.Completed)
+                term.Status.MarkupLine($"[yellow]stopped; continue with: assocconv train --resume {Markup.Escape(result.RunDirectory)}[/]");
+            return result;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= handler;
+        }
+    }
+
+    /// <summary>The run's summary as JSON, also written to <c>summary.json</c> in the run folder.</summary>
+    public static JsonObject Summary(Trainer trainer, TrainingResult result, string model)
+    {
+        var report = ParameterReport.Of(trainer.Model);
+        var best = result.Best;
+        var last = result.History.LastOrDefault();
+        var json = new JsonObject
+        {
+            ["run"] = Path.GetFullPath(result.RunDirectory),
+            ["model"] = model,
+            ["completed"] = result.Completed,
+            ["epochs_done"] = result.History.Count,
+            ["trainable"] = report.Trainable,
+            ["frozen"] = report.Frozen,
+            ["plain_trainable"] = report.PlainTrainable,
+            ["ratio"] = Math.Round(report.Ratio, 4),
+            ["best_epoch"] = best?.Epoch,
+            ["best_val_accuracy"] = best is null || double.IsNaN(best.ValidationAccuracy) ? null : best.ValidationAccuracy,
+            ["best_test_accuracy"] = best?.TestAccuracy,
+            ["last_test_accuracy"] = last?.TestAccuracy,
+            ["train_seconds"] = result.History.Sum(m => m.Seconds),
+            ["history"] = new JsonArray(result.History.Select(m => (JsonNode)m.ToJson()).ToArray()),
+        };
+        AtomicFile.WriteText(Path.Combine(result.RunDirectory, "summary.json"), json.ToJsonString(new() { WriteIndented = true }));
+        return json;
+    }
+
+    public static void RenderSummary(IAnsiConsole console, JsonObject s)
+    {
+        var table = new Table().Title($"[bold]{Markup.Escape((string)s["model"]!)}[/]").AddColumn("").AddColumn(new TableColumn("").RightAligned());
+        table.HideHeaders();
+        table.AddRow("trainable parameters", $"{(long)s["trainable"]!:N0}");
+        table.AddRow("plain counterpart", $"{(long)s["plain_trainable"]!:N0}");
+        table.AddRow("ratio (plain / this)", $"{(double)s["ratio"]!:F2}x");
+        table.AddRow("epochs", $"{(int)s["epochs_done"]!}");
+        if (s["best_epoch"] is not null)
+        {
+            table.AddRow("best epoch (validation)", $"{(int)s["best_epoch"]!}");
+            if (s["best_val_accuracy"] is { } v) table.AddRow("validation accuracy there", $"{(double)v:F2}%");
+            table.AddRow("test accuracy there", $"{(double)s["best_test_accuracy"]!:F2}%");
+            table.AddRow("test accuracy, last epoch", $"{(double)s["last_test_accuracy"]!:F2}%");
+        }
+        table.AddRow("training time", $"{(double)s["train_seconds"]!:F0} s");
+        table.AddRow("run folder", Markup.Escape((string)s["run"]!));
+        console.Write(table);
+    }
+}

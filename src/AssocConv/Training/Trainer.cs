@@ -1,0 +1,307 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using AssocConv.Csg;
+using AssocConv.Data;
+using AssocConv.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AssocConv.Training;
+
+/// <summary>
+/// Trains a zoo model on a dataset with the reference recipe, writing into a run folder: <c>config.json</c>,
+/// <c>metrics.csv</c>, TensorBoard events under <c>events/</c>, and the checkpoints <c>last.ckpt</c> (after
+/// every epoch, and when interrupted) and <c>best.ckpt</c> (best validation accuracy). A run resumes exactly
+/// where it stopped: weights, optimiser momentum, schedule, position in the epoch and the random streams
+/// (which derive from the seed and the epoch) are all restored.
+/// </summary>
+public sealed class Trainer
+{
+    /// <summary>File names inside a run folder.</summary>
+    public const string LastCheckpoint = "last.ckpt", BestCheckpoint = "best.ckpt", MetricsFile = "metrics.csv",
+        ConfigFile = "config.json", EventsFolder = "events";
+
+    private readonly string _runDirectory;
+    private readonly ModelSpec _spec;
+    private readonly Dataset _data;
+    private readonly TrainingOptions _options;
+    private readonly JsonObject _extra;
+    private readonly Device _device;
+    private readonly nn.Module<Tensor, Tensor> _model;
+    private readonly TorchSharp.Modules.SGD _optimizer;
+    private readonly LabeledImages _train;
+    private readonly LabeledImages? _validation;
+    private readonly List<EpochMetrics> _history = [];
+    private int _nextEpoch;
+    private long _nextBatch;
+    private double _partialLoss, _partialSeconds;
+    private long _partialCorrect, _partialSeen;
+    private int _bestEpoch;
+    private double _bestValidation = double.NegativeInfinity;
+
+    /// <summary>The model being trained.</summary>
+    public nn.Module<Tensor, Tensor> Model => _model;
+
+    private Trainer(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options, JsonObject extra, Device? device)
+    {
+        _runDirectory = runDirectory;
+        _spec = spec;
+        _data = data;
+        _options = options.Validate();
+        _extra = extra;
+        _device = device ?? CPU;
+        torch.manual_seed(options.Seed);
+        _model = spec.Build();
+        _model.to(_device);
+        (_train, _validation) = Split(data.Train, options);
+        _optimizer = optim.SGD(_model.parameters().Where(p => p.requires_grad), options.LearningRate,
+            momentum: options.Momentum, weight_decay: options.WeightDecay);
+    }
+
+    /// <summary>
+    /// Starts a run in <paramref name="runDirectory"/> (created; it must not hold a run already). The model's
+    /// input channels and classes come from the data. <paramref name="extra"/> is recorded in <c>config.json</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The folder already holds a run, or an option is impossible.</exception>
+    public static Trainer Start(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options,
+        JsonObject? extra = null, Device? device = null)
+    {
+        if (File.Exists(Path.Combine(runDirectory, LastCheckpoint)))
+            throw new ArgumentException($"{runDirectory} already holds a run; resume it or choose another folder");
+        spec = spec with
+        {
+            Options = spec.Options with { InputChannels = (int)data.Train.Channels, NumClasses = data.NumClasses },
+        };
+        var trainer = new Trainer(runDirectory, spec, data, options, extra ?? new JsonObject(), device);
+        Directory.CreateDirectory(runDirectory);
+        AtomicFile.WriteText(Path.Combine(runDirectory, ConfigFile), trainer.Config().ToJsonString(new() { WriteIndented = true }));
+        return trainer;
+    }
+
+    /// <summary>The run description of <paramref name="runDirectory"/>'s last checkpoint (to load the right data before <see cref="Resume"/>).</summary>
+    public static JsonObject ReadRunHeader(string runDirectory)
+    {
+        var path = Path.Combine(runDirectory, LastCheckpoint);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{runDirectory} holds no checkpoint to resume ({LastCheckpoint} missing)", path);
+        return Checkpoint.Read(path).Header;
+    }
+
+    /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref name="data"/> (the same dataset).</summary>
+    public static Trainer Resume(string runDirectory, Dataset data, Device? device = null)
+    {
+        var (header, payload) = Checkpoint.Read(Path.Combine(runDirectory, LastCheckpoint));
+        var spec = ModelSpec.FromJson(header["model"]!);
+        var options = TrainingOptions.FromJson(header["training"]!);
+        var trainer = new Trainer(runDirectory, spec, data, options, (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device);
+        Checkpoint.LoadInto(payload, header, trainer._model, trainer._optimizer);
+        trainer._model.InvalidateKernels();
+        var progress = header["progress"]!;
+        trainer._nextEpoch = (int)progress["next_epoch"]!;
+        trainer._nextBatch = (long)progress["next_batch"]!;
+        trainer._partialLoss = (double)progress["loss_sum"]!;
+        trainer._partialCorrect = (long)progress["correct"]!;
+        trainer._partialSeen = (long)progress["seen"]!;
+        trainer._partialSeconds = (double)progress["seconds"]!;
+        trainer._bestEpoch = (int)header["best"]!["epoch"]!;
+        trainer._bestValidation = (double?)header["best"]!["val_acc"] ?? double.NegativeInfinity;
+        trainer._history.AddRange(header["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)));
+        return trainer;
+    }
+
+    /// <summary>Copies the generator of another run's checkpoint into this model and freezes it, so only codes and the rest train.</summary>
+    /// <exception cref="ArgumentException">This model is plain, or the generators' shapes differ.</exception>
+    public void UseGeneratorFrom(string checkpointPath)
+    {
+        var (header, payload) = Checkpoint.Read(checkpointPath);
+        using var source = ModelSpec.FromJson(header["model"]!).Build();
+        Checkpoint.LoadInto(payload, header, source);
+        var from = source.modules().OfType<ConvolutionalSliceGenerator>().FirstOrDefault()
+            ?? throw new ArgumentException($"{checkpointPath} holds a plain model: it has no generator");
+        var to = _model.modules().OfType<ConvolutionalSliceGenerator>().FirstOrDefault()
+            ?? throw new ArgumentException("a plain model has no generator to load");
+        if (!from.Weight.shape.SequenceEqual(to.Weight.shape) || from.Layout != to.Layout)
+            throw new ArgumentException(
+                $"{checkpointPath} has a generator for slice {from.Slice}, code {from.CodeSize}, {from.Layout} layout; this model's is slice {to.Slice}, code {to.CodeSize}, {to.Layout}");
+        using (no_grad()) to.Weight.copy_(from.Weight);
+        to.Freeze();
+        to.InvalidateKernels();
+        // a frozen weight gets no gradient, so SGD neither updates nor decays it
+        _extra["generator_from"] = Path.GetFullPath(checkpointPath);
+        AtomicFile.WriteText(Path.Combine(_runDirectory, ConfigFile), Config().ToJsonString(new() { WriteIndented = true }));
+    }
+
+    private static (LabeledImages Train, LabeledImages? Validation) Split(LabeledImages all, TrainingOptions options)
+    {
+        if (options.ValidationSplit >= all.Count)
+            throw new ArgumentException($"a validation split of {options.ValidationSplit:N0} leaves nothing of {all.Count:N0} training images");
+        using var generator = new Generator(unchecked((ulong)(options.Seed ^ 0x5EED_5EED)));
+        using var order = randperm(all.Count, generator: generator);
+        LabeledImages? validation = null;
+        if (options.ValidationSplit > 0)
+        {
+            using var v = order.narrow(0, 0, options.ValidationSplit);
+            validation = all.Select(v);
+        }
+        long rest = all.Count - options.ValidationSplit;
+        long count = Math.Min(rest, options.TrainLimit ?? rest);
+        using var t = order.narrow(0, options.ValidationSplit, count);
+        return (all.Select(t), validation);
+    }
+
+    private JsonObject Config()
+    {
+        var report = ParameterReport.Of(_model);
+        return new JsonObject
+        {
+            ["format"] = "assocconv-run",
+            ["version"] = 1,
+            ["model"] = _spec.ToJson(),
+            ["data"] = DataJson(),
+            ["training"] = _options.ToJson(),
+            ["parameters"] = new JsonObject
+            {
+                ["trainable"] = report.Trainable,
+                ["frozen"] = report.Frozen,
+                ["plain_trainable"] = report.PlainTrainable,
+                ["ratio"] = Math.Round(report.Ratio, 4),
+            },
+            ["split"] = new JsonObject
+            {
+                ["train"] = _train.Count,
+                ["validation"] = _validation?.Count ?? 0,
+                ["test"] = _data.Test.Count,
+            },
+            ["threads"] = torch.get_num_threads(),
+            ["device"] = _device.ToString(),
+            ["extra"] = _extra.DeepClone(),
+        };
+    }
+
+    private JsonObject DataJson() => new()
+    {
+        ["spec"] = _data.Spec.ToString(),
+        ["source"] = _data.Source,
+        ["class_names"] = new JsonArray(_data.Train.ClassNames.Select(n => (JsonNode)n).ToArray()),
+        ["mean"] = new JsonArray(_data.Normalization.Mean.Select(v => (JsonNode)v).ToArray()),
+        ["std"] = new JsonArray(_data.Normalization.Std.Select(v => (JsonNode)v).ToArray()),
+        ["channels"] = _data.Train.Channels,
+        ["height"] = _data.Train.Height,
+        ["width"] = _data.Train.Width,
+    };
+
+    private JsonObject Header(bool best = false) => new()
+    {
+        ["format"] = "assocconv-checkpoint",
+        ["version"] = 1,
+        ["model"] = _spec.ToJson(),
+        ["data"] = DataJson(),
+        ["training"] = _options.ToJson(),
+        ["extra"] = _extra.DeepClone(),
+        ["progress"] = new JsonObject
+        {
+            ["next_epoch"] = _nextEpoch,
+            ["next_batch"] = _nextBatch,
+            ["loss_sum"] = _partialLoss,
+            ["correct"] = _partialCorrect,
+            ["seen"] = _partialSeen,
+            ["seconds"] = _partialSeconds,
+        },
+        ["best"] = new JsonObject
+        {
+            ["epoch"] = _bestEpoch,
+            ["val_acc"] = double.IsNegativeInfinity(_bestValidation) ? null : _bestValidation,
+        },
+        ["history"] = new JsonArray(_history.Select(m => (JsonNode)m.ToJson()).ToArray()),
+        ["is_best_snapshot"] = best,
+    };
+
+    /// <summary>
+    /// Trains until the last epoch or until <paramref name="cancel"/> fires; on cancellation it finishes the
+    /// current batch, saves <c>last.ckpt</c> with its place in the epoch, and returns an incomplete result.
+    /// </summary>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite; the checkpoints of the last good epoch stay.</exception>
+    public TrainingResult Run(ITrainingObserver? observer = null, CancellationToken cancel = default)
+    {
+        observer ??= new SilentObserver();
+        var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
+            augment: _options.Augment, seed: _options.Seed, _device);
+        observer.RunStarting(_spec.Describe(), _nextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
+        WriteMetrics();
+        using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
+        while (_nextEpoch < _options.Epochs)
+        {
+            int epoch = _nextEpoch;
+            double lr = _options.LearningRateAt(epoch);
+            foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+            _model.train();
+            var watch = Stopwatch.StartNew();
+            double secondsBefore = _partialSeconds;
+            foreach (var batch in pipeline.Epoch(epoch, _nextBatch))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    _optimizer.zero_grad();
+                    var logits = _model.call(batch.Images);
+                    var loss = nn.functional.cross_entropy(logits, batch.Labels);
+                    double value = loss.item<float>();
+                    if (!double.IsFinite(value))
+                        throw new TrainingDivergedException(
+                            $"the loss became {value} in epoch {epoch + 1}, batch {_nextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_runDirectory}. Try a lower --lr.");
+                    loss.backward();
+                    _optimizer.step();
+                    _partialLoss += value * batch.Size;
+                    _partialCorrect += logits.argmax(1).eq(batch.Labels).sum().item<long>();
+                    _partialSeen += batch.Size;
+                }
+                _nextBatch++;
+                _partialSeconds = secondsBefore + watch.Elapsed.TotalSeconds;
+                observer.BatchDone(epoch + 1, _nextBatch, pipeline.BatchesPerEpoch, _partialLoss / _partialSeen,
+                    100.0 * _partialCorrect / _partialSeen, _partialSeen / Math.Max(_partialSeconds, 1e-9));
+                if (cancel.IsCancellationRequested && _nextBatch < pipeline.BatchesPerEpoch)
+                {
+                    Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), _model, _optimizer);
+                    return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
+                }
+            }
+            var metrics = FinishEpoch(epoch, lr);
+            bool isBest = double.IsNaN(metrics.ValidationAccuracy) || metrics.ValidationAccuracy > _bestValidation;
+            if (isBest)
+            {
+                _bestEpoch = metrics.Epoch;
+                if (!double.IsNaN(metrics.ValidationAccuracy)) _bestValidation = metrics.ValidationAccuracy;
+                Checkpoint.Save(Path.Combine(_runDirectory, BestCheckpoint), Header(best: true), _model);
+            }
+            Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), _model, _optimizer);
+            WriteMetrics();
+            events.Add(metrics);
+            observer.EpochDone(metrics, isBest);
+            if (cancel.IsCancellationRequested && _nextEpoch < _options.Epochs)
+                return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
+        }
+        return new TrainingResult(_runDirectory, _history.ToList(), Completed: true, _bestEpoch);
+    }
+
+    private EpochMetrics FinishEpoch(int epoch, double lr)
+    {
+        var validation = _validation is null ? null : Evaluator.Evaluate(_model, _validation, _data.Normalization, device: _device);
+        var test = Evaluator.Evaluate(_model, _data.Test, _data.Normalization, device: _device);
+        var metrics = new EpochMetrics(epoch + 1, lr, _partialLoss / _partialSeen, 100.0 * _partialCorrect / _partialSeen,
+            validation?.Loss ?? double.NaN, validation?.Accuracy ?? double.NaN, test.Loss, test.Accuracy,
+            _partialSeconds, _partialSeen / Math.Max(_partialSeconds, 1e-9));
+        _history.Add(metrics);
+        _nextEpoch = epoch + 1;
+        _nextBatch = 0;
+        _partialLoss = _partialSeconds = 0;
+        _partialCorrect = _partialSeen = 0;
+        return metrics;
+    }
+
+    private void WriteMetrics()
+    {
+        var text = new StringBuilder(EpochMetrics.CsvHeader).Append('\n');
+        foreach (var m in _history) text.Append(m.ToCsv()).Append('\n');
+        AtomicFile.WriteText(Path.Combine(_runDirectory, MetricsFile), text.ToString());
+    }
+}
