@@ -22,6 +22,8 @@ internal static class CliApp
         root.Subcommands.Add(TrainCommand.Create(Terminal));
         root.Subcommands.Add(EvalCommand.Create(Terminal));
         root.Subcommands.Add(CompareCommand.Create(Terminal));
+        root.Subcommands.Add(PredictCommand.Create(Terminal));
+        root.Subcommands.Add(DemoCommand.Create(Terminal));
         return root;
     }
 

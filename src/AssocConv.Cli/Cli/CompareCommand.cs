@@ -54,6 +54,10 @@ internal static class CompareCommand
                 table.AddRow((string)r["variant"]!, $"{(long)r["trainable"]!:N0}", $"{(double)r["ratio"]!:F2}x",
                     $"{(double)r["best_test_accuracy"]!:F2}%", $"{(double)r["last_test_accuracy"]!:F2}%", $"{(double)r["train_seconds"]!:F0} s");
             term.Results.Write(table);
+            var curves = rows.Select(r => ((string)r["variant"]!,
+                (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
+            RunPlots.WriteComparison(Path.Combine(root, "compare-accuracy.png"), $"{entry.Name}: test accuracy", "test accuracy (%)", curves, m => m.TestAccuracy);
+            RunPlots.WriteComparison(Path.Combine(root, "compare-loss.png"), $"{entry.Name}: training loss", "training loss", curves, m => m.TrainLoss);
             var report = new JsonObject
             {
                 ["model"] = entry.Name,

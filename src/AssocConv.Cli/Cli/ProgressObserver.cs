@@ -5,13 +5,14 @@ namespace AssocConv.Cli;
 
 /// <summary>
 /// Shows a run's progress: a live bar (loss, accuracy, images/s, time left) on a terminal, and one plain
-/// line per epoch otherwise, on the status console (stderr).
+/// line per epoch otherwise, on the status console (stderr); redraws the run's plots after every epoch.
 /// </summary>
 internal sealed class ProgressObserver : ITrainingObserver
 {
     private readonly IAnsiConsole _console;
     private ProgressTask? _task;
     private int _epochs;
+    private string _runDirectory = ".";
 
     public ProgressObserver(IAnsiConsole console) => _console = console;
 
@@ -34,9 +35,10 @@ internal sealed class ProgressObserver : ITrainingObserver
         return result;
     }
 
-    public void RunStarting(string description, int firstEpoch, int epochs, long batchesPerEpoch)
+    public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch)
     {
         _epochs = epochs;
+        _runDirectory = runDirectory;
         var line = $"training {description}: epoch {firstEpoch} to {epochs}, {batchesPerEpoch} batches per epoch";
         if (_task is null) _console.WriteLine(line);
         else
@@ -54,8 +56,9 @@ internal sealed class ProgressObserver : ITrainingObserver
         _task.Description = $"epoch {epoch}/{_epochs}  loss {loss:F3}  acc {accuracy:F1}%  {imagesPerSecond:F0} img/s";
     }
 
-    public void EpochDone(EpochMetrics m, bool isBest)
+    public void EpochDone(EpochMetrics m, bool isBest, IReadOnlyList<EpochMetrics> history)
     {
+        RunPlots.Write(_runDirectory, history);
         string val = double.IsNaN(m.ValidationAccuracy) ? "" : $"val {m.ValidationAccuracy:F2}%  ";
         var line = $"epoch {m.Epoch}/{_epochs}  lr {m.LearningRate:G3}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F2}%  " +
             $"{val}test loss {m.TestLoss:F4} acc {m.TestAccuracy:F2}%  {m.Seconds:F0} s  {m.ImagesPerSecond:F0} img/s{(isBest ? "  best" : "")}";

@@ -26,6 +26,7 @@ internal static class TrainingSession
         {
             var observer = new ProgressObserver(term.Status);
             var result = observer.Run(() => trainer.Run(observer, cancel.Token));
+            RunPlots.Write(result.RunDirectory, result.History);
             if (!result.Completed)
                 term.Status.MarkupLine($"[yellow]stopped; continue with: assocconv train --resume {Markup.Escape(result.RunDirectory)}[/]");
             return result;

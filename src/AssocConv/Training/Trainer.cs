@@ -226,7 +226,7 @@ public sealed class Trainer
         observer ??= new SilentObserver();
         var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
             augment: _options.Augment, seed: _options.Seed, _device);
-        observer.RunStarting(_spec.Describe(), _nextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
+        observer.RunStarting(_runDirectory, _spec.Describe(), _nextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
         WriteMetrics();
         using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
         while (_nextEpoch < _options.Epochs)
@@ -276,7 +276,7 @@ public sealed class Trainer
             Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), _model, _optimizer);
             WriteMetrics();
             events.Add(metrics);
-            observer.EpochDone(metrics, isBest);
+            observer.EpochDone(metrics, isBest, _history);
             if (cancel.IsCancellationRequested && _nextEpoch < _options.Epochs)
                 return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
         }

@@ -18,14 +18,14 @@ public sealed class TrainerTests : IDisposable
     {
         public double? FirstBatchLoss;
         public int Batches, Epochs;
-        public void RunStarting(string description, int firstEpoch, int epochs, long batchesPerEpoch) { }
+        public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch) { }
         public void BatchDone(int epoch, long batch, long batches, double loss, double accuracy, double imagesPerSecond)
         {
             FirstBatchLoss ??= loss;
             Batches++;
             onBatch?.Invoke(this);
         }
-        public void EpochDone(EpochMetrics metrics, bool isBest)
+        public void EpochDone(EpochMetrics metrics, bool isBest, IReadOnlyList<EpochMetrics> history)
         {
             Epochs++;
             onEpoch?.Invoke(this);

@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using AssocConv.Data;
+using AssocConv.Models;
+using AssocConv.Training;
+using Spectre.Console;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AssocConv.Cli;
+
+/// <summary><c>assocconv predict</c>: the top classes of a trained model for the user's own images.</summary>
+internal static class PredictCommand
+{
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv train'", Required = true };
+        var top = new Option<int>("--top") { Description = "How many classes to show per image", DefaultValueFactory = _ => 5 };
+        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, BMP, GIF, WebP; any size, resized)", Arity = ArgumentArity.OneOrMore };
+        var json = CommonOptions.Json();
+        var command = new Command("predict", "Classify images with a trained model: the top classes with probabilities");
+        command.Options.Add(checkpoint);
+        command.Options.Add(top);
+        command.Options.Add(json);
+        command.Arguments.Add(images);
+        command.SetAction(result =>
+        {
+            var device = CommonOptions.ApplyRuntime(result);
+            var term = terminal(result.GetValue(json));
+            var (header, payload) = Checkpoint.Read(result.GetValue(checkpoint)!);
+            var spec = ModelSpec.FromJson(header["model"]!);
+            var data = header["data"]!;
+            var classes = data["class_names"]!.AsArray().Select(c => (string)c!).ToArray();
+            var normalization = new Normalization(data["mean"]!.AsArray().Select(v => (double)v!).ToArray(),
+                data["std"]!.AsArray().Select(v => (double)v!).ToArray());
+            int channels = (int)data["channels"]!, height = (int)data["height"]!, width = (int)data["width"]!;
+            int k = Math.Min(result.GetValue(top), classes.Length);
+            if (k < 1) throw new UsageException("--top must be at least 1");
+            using var model = spec.Build();
+            Checkpoint.LoadInto(payload, header, model);
+            model.to(device);
+            model.eval();
+            var output = new JsonArray();
+            foreach (var path in result.GetValue(images)!)
+            {
+                var pixels = ImageFile.Read(path, channels, height, width);
+                using var scope = NewDisposeScope();
+                using var set = new LabeledImages(tensor(pixels, new long[] { 1, channels, height, width }), tensor(new long[] { 0 }), classes);
+                var pipeline = new BatchPipeline(set, normalization, 1, shuffle: false, augment: false, seed: 0, device);
+                using var batch = pipeline.Epoch(0).Single();
+                Tensor probabilities;
+                using (no_grad()) probabilities = nn.functional.softmax(model.call(batch.Images), 1)[0];
+                var (values, indices) = probabilities.topk(k);
+                var p = values.cpu().data<float>().ToArray();
+                var c = indices.cpu().data<long>().ToArray();
+                var table = new Table().Title(Markup.Escape(path)).AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
+                var list = new JsonArray();
+                for (int i = 0; i < k; i++)
+                {
+                    table.AddRow(Markup.Escape(classes[c[i]]), $"{100 * p[i]:F1}%");
+                    list.Add(new JsonObject { ["class"] = classes[c[i]], ["index"] = c[i], ["probability"] = p[i] });
+                }
+                term.Results.Write(table);
+                output.Add(new JsonObject { ["image"] = path, ["top"] = list });
+            }
+            if (result.GetValue(json)) term.Out.WriteLine(output.ToJsonString(new() { WriteIndented = true }));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

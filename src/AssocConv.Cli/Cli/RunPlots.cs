@@ -1,0 +1,55 @@
+using AssocConv.Training;
+
+namespace AssocConv.Cli;
+
+/// <summary>The run folder's plots, <c>loss.png</c> and <c>accuracy.png</c>, drawn with ScottPlot.</summary>
+internal static class RunPlots
+{
+    public const string LossFile = "loss.png", AccuracyFile = "accuracy.png";
+
+    public static void Write(string runDirectory, IReadOnlyList<EpochMetrics> history)
+    {
+        if (history.Count == 0) return;
+        Plot(Path.Combine(runDirectory, LossFile), "Loss (mean cross-entropy)", "loss", history,
+            ("train", m => m.TrainLoss), ("validation", m => m.ValidationLoss), ("test", m => m.TestLoss));
+        Plot(Path.Combine(runDirectory, AccuracyFile), "Accuracy", "accuracy (%)", history,
+            ("train", m => m.TrainAccuracy), ("validation", m => m.ValidationAccuracy), ("test", m => m.TestAccuracy));
+    }
+
+    /// <summary>Curves of several runs on one plot (compare): one line per run and series.</summary>
+    public static void WriteComparison(string path, string title, string yLabel,
+        IEnumerable<(string Name, IReadOnlyList<EpochMetrics> History)> runs, Func<EpochMetrics, double> value)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var (name, history) in runs) AddLine(plot, name, history, value);
+        Finish(plot, path, title, yLabel);
+    }
+
+    private static void Plot(string path, string title, string yLabel, IReadOnlyList<EpochMetrics> history,
+        params (string Name, Func<EpochMetrics, double> Value)[] series)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var (name, value) in series) AddLine(plot, name, history, value);
+        Finish(plot, path, title, yLabel);
+    }
+
+    private static void AddLine(ScottPlot.Plot plot, string name, IReadOnlyList<EpochMetrics> history, Func<EpochMetrics, double> value)
+    {
+        var points = history.Where(m => double.IsFinite(value(m))).ToList();
+        if (points.Count == 0) return;
+        var line = plot.Add.Scatter(points.Select(m => (double)m.Epoch).ToArray(), points.Select(value).ToArray());
+        line.LegendText = name;
+    }
+
+    private static void Finish(ScottPlot.Plot plot, string path, string title, string yLabel)
+    {
+        plot.Title(title);
+        plot.XLabel("epoch");
+        plot.YLabel(yLabel);
+        plot.ShowLegend();
+        // the same write-then-rename as every other file of a run
+        var temp = $"{path}.{Environment.ProcessId}.tmp.png";
+        plot.SavePng(temp, 800, 500);
+        File.Move(temp, path, overwrite: true);
+    }
+}
