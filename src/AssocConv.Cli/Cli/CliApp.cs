@@ -24,6 +24,7 @@ internal static class CliApp
         root.Subcommands.Add(CompareCommand.Create(Terminal));
         root.Subcommands.Add(PredictCommand.Create(Terminal));
         root.Subcommands.Add(DemoCommand.Create(Terminal));
+        root.Subcommands.Add(DataCommand.Create(Terminal));
         return root;
     }
 

@@ -35,8 +35,8 @@ internal sealed class DataArguments
     public static Dataset Load(DatasetSpec spec, Terminal term)
     {
         var data = Dataset.Load(spec);
-        term.Status.MarkupLine($"[grey]data: {Spectre.Console.Markup.Escape(spec.ToString())} from {Spectre.Console.Markup.Escape(data.Source)}: " +
-            $"{data.Train.Count:N0} training and {data.Test.Count:N0} test images, {data.Train.Channels}x{data.Train.Height}x{data.Train.Width}, {data.NumClasses} classes[/]");
+        term.Error.WriteLine($"data: {spec} from {data.Source}: " +
+            $"{data.Train.Count:N0} training and {data.Test.Count:N0} test images, {data.Train.Channels}x{data.Train.Height}x{data.Train.Width}, {data.NumClasses} classes");
         return data;
     }
 }

@@ -10,11 +10,16 @@ namespace AssocConv.Cli;
 internal sealed class ProgressObserver : ITrainingObserver
 {
     private readonly IAnsiConsole _console;
+    private readonly TextWriter _lines;
     private ProgressTask? _task;
     private int _epochs;
     private string _runDirectory = ".";
 
-    public ProgressObserver(IAnsiConsole console) => _console = console;
+    public ProgressObserver(Terminal term)
+    {
+        _console = term.Status;
+        _lines = term.Error;
+    }
 
     /// <summary>Whether a live bar can be drawn.</summary>
     public bool Live => _console.Profile.Capabilities.Interactive && _console.Profile.Capabilities.Ansi;
@@ -40,7 +45,7 @@ internal sealed class ProgressObserver : ITrainingObserver
         _epochs = epochs;
         _runDirectory = runDirectory;
         var line = $"training {description}: epoch {firstEpoch} to {epochs}, {batchesPerEpoch} batches per epoch";
-        if (_task is null) _console.WriteLine(line);
+        if (_task is null) _lines.WriteLine(line);
         else
         {
             _console.MarkupLine(Markup.Escape(line));
@@ -62,7 +67,7 @@ internal sealed class ProgressObserver : ITrainingObserver
         string val = double.IsNaN(m.ValidationAccuracy) ? "" : $"val {m.ValidationAccuracy:F2}%  ";
         var line = $"epoch {m.Epoch}/{_epochs}  lr {m.LearningRate:G3}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F2}%  " +
             $"{val}test loss {m.TestLoss:F4} acc {m.TestAccuracy:F2}%  {m.Seconds:F0} s  {m.ImagesPerSecond:F0} img/s{(isBest ? "  best" : "")}";
-        if (_task is null) _console.WriteLine(line);
+        if (_task is null) _lines.WriteLine(line);
         else _console.MarkupLine(Markup.Escape(line));
     }
 }

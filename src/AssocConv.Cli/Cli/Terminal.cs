@@ -10,6 +10,9 @@ internal sealed class Terminal
 {
     public TextWriter Out { get; }
 
+    /// <summary>stderr as plain text: messages and log lines that must not be wrapped at the console's width.</summary>
+    public TextWriter Error { get; }
+
     /// <summary>Human-readable results: stdout normally, stderr when stdout carries JSON.</summary>
     public IAnsiConsole Results { get; }
 
@@ -19,6 +22,7 @@ internal sealed class Terminal
     public Terminal(TextWriter output, TextWriter error, bool json)
     {
         Out = output;
+        Error = error;
         Status = Create(error);
         Results = json ? Status : Create(output);
     }

@@ -19,16 +19,16 @@ internal static class TrainingSession
             if (cancel.IsCancellationRequested) return;   // a second Ctrl+C ends the process at once
             e.Cancel = true;
             cancel.Cancel();
-            term.Status.MarkupLine("[yellow]stopping: saving the run after this batch (Ctrl+C again to quit at once)[/]");
+            term.Error.WriteLine("stopping: saving the run after this batch (Ctrl+C again to quit at once)");
         };
         Console.CancelKeyPress += handler;
         try
         {
-            var observer = new ProgressObserver(term.Status);
+            var observer = new ProgressObserver(term);
             var result = observer.Run(() => trainer.Run(observer, cancel.Token));
             RunPlots.Write(result.RunDirectory, result.History);
             if (!result.Completed)
-                term.Status.MarkupLine($"[yellow]stopped; continue with: assocconv train --resume {Markup.Escape(result.RunDirectory)}[/]");
+                term.Error.WriteLine($"stopped; continue with: assocconv train --resume {result.RunDirectory}");
             return result;
         }
         finally
