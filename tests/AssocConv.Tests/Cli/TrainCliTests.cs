@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Text.Json;
+using AssocConv.Cli;
+using AssocConv.Data;
+using SkiaSharp;
+
+namespace AssocConv.Tests.Cli;
+
+public sealed class TrainCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static readonly string[] Quick = ["--data", "sample", "--epochs", "1", "--train-limit", "500", "--val-split", "200", "--threads", "2"];
+
+    [Fact]
+    public void Train_writes_the_run_folder_and_eval_and_predict_read_its_checkpoint()
+    {
+        var run = Path.Combine(_dir, "run");
+        var (code, stdout, stderr) = Run(["train", "--model", "small-cnn", "--out", run, "--json", .. Quick]);
+        Assert.True(code == 0, stderr);
+        using var summary = JsonDocument.Parse(stdout);
+        Assert.Equal(1, summary.RootElement.GetProperty("epochs_done").GetInt32());
+        Assert.Contains("epoch 1/1", stderr);   // one plain line per epoch when stderr is not a terminal
+        foreach (var file in new[] { "config.json", "metrics.csv", "last.ckpt", "best.ckpt", "summary.json", "loss.png", "accuracy.png" })
+            Assert.True(File.Exists(Path.Combine(run, file)), file);
+        Assert.Single(Directory.GetFiles(Path.Combine(run, "events"), "events.out.tfevents.*"));
+        var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
+        Assert.Equal("epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s", csv[0]);
+        Assert.Equal(2, csv.Length);
+        using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "config.json")));
+        Assert.Equal(1, config.RootElement.GetProperty("model").GetProperty("input_channels").GetInt32());
+        Assert.Equal(500, config.RootElement.GetProperty("split").GetProperty("train").GetInt64());
+        Assert.Equal(200, config.RootElement.GetProperty("split").GetProperty("validation").GetInt64());
+
+        (code, stdout, stderr) = Run("eval", "--checkpoint", Path.Combine(run, "best.ckpt"), "--json");
+        Assert.True(code == 0, stderr);
+        using var eval = JsonDocument.Parse(stdout);
+        Assert.Equal(2000, eval.RootElement.GetProperty("samples").GetInt64());
+        Assert.Equal(summary.RootElement.GetProperty("best_test_accuracy").GetDouble(), eval.RootElement.GetProperty("accuracy").GetDouble(), 6);
+        Assert.True(eval.RootElement.GetProperty("loss").GetDouble() > 0);
+        Assert.Equal(10, eval.RootElement.GetProperty("per_class_accuracy").EnumerateObject().Count());
+        Assert.Equal(2000, eval.RootElement.GetProperty("confusion").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetInt64()));
+
+        // predict on a PNG made from a test image, scaled up: it is resized back to 28x28
+        using var sample = Dataset.LoadSample();
+        var png = Path.Combine(_dir, "boot.png");
+        using (var bitmap = new SKBitmap(56, 56, SKColorType.Gray8, SKAlphaType.Opaque))
+        {
+            var pixels = sample.Test.Images[0, 0].data<byte>().ToArray();
+            for (int y = 0; y < 56; y++) for (int x = 0; x < 56; x++) bitmap.SetPixel(x, y, new SKColor(pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2]));
+            using var file = File.Create(png);
+            bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
+        }
+        (code, stdout, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), "--top", "10", "--json", png);
+        Assert.True(code == 0, stderr);
+        using var predict = JsonDocument.Parse(stdout);
+        var top = predict.RootElement[0].GetProperty("top").EnumerateArray().Select(t => t.GetProperty("probability").GetDouble()).ToList();
+        Assert.Equal(10, top.Count);
+        Assert.Equal(1.0, top.Sum(), 4);
+        Assert.Equal(top.OrderByDescending(p => p), top);
+
+        (code, _, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), Path.Combine(run, "config.json"));
+        Assert.Equal(2, code);
+        Assert.Contains("not an image", stderr);
+    }
+
+    [Fact]
+    public void A_folder_of_images_trains()
+    {
+        var folder = Path.Combine(_dir, "shapes");
+        var colors = new[] { SKColors.Red, SKColors.Blue };
+        for (int c = 0; c < 2; c++)
+        {
+            Directory.CreateDirectory(Path.Combine(folder, $"class{c}"));
+            for (int i = 0; i < 20; i++)
+            {
+                using var bitmap = new SKBitmap(12 + i, 10, SKColorType.Rgba8888, SKAlphaType.Premul);
+                bitmap.Erase(colors[c].WithAlpha((byte)(155 + 5 * i)));
+                using var file = File.Create(Path.Combine(folder, $"class{c}", $"{i:D2}.png"));
+                bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
+            }
+        }
+        var (train, test, normalization) = ImageFolderReader.Read(folder, size: 8);
+        using (train) using (test)
+        {
+            Assert.Equal(36, train.Count);   // every tenth image of each class is the test set
+            Assert.Equal(4, test.Count);
+            Assert.Equal(new[] { "class0", "class1" }, train.ClassNames);
+            Assert.True(train.Images[0, 0, 4, 4].item<byte>() > 150);   // red
+            Assert.Equal(0, train.Images[0, 2, 4, 4].item<byte>());
+            Assert.Equal(3, normalization.Channels);
+        }
+        var (code, _, stderr) = Run("train", "--model", "small-cnn", "--data", $"folder:{folder}", "--epochs", "1", "--val-split", "0",
+            "--out", Path.Combine(_dir, "run"));
+        Assert.True(code == 0, stderr);
+
+        File.WriteAllText(Path.Combine(folder, "class1", "broken.png"), "not a png");
+        (code, _, stderr) = Run("train", "--model", "small-cnn", "--data", $"folder:{folder}", "--epochs", "1", "--out", Path.Combine(_dir, "run2"));
+        Assert.Equal(2, code);
+        Assert.Contains("broken.png: not an image", stderr);
+    }
+
+    [Theory]
+    [InlineData("--out RUN_DIR is required", "train", "--model", "small-cnn", "--data", "sample")]
+    [InlineData("--data is required", "train", "--model", "small-cnn", "--out", "x")]
+    [InlineData("unknown dataset 'imagenet'", "train", "--model", "small-cnn", "--data", "imagenet", "--out", "x")]
+    [InlineData("no checkpoint to resume", "train", "--resume", "/nonexistent-run")]
+    [InlineData("--binary-generator: a plain model", "train", "--model", "small-cnn", "--plain", "--binary-generator", "--data", "sample", "--out", "x")]
+    [InlineData("no checkpoint at", "eval", "--checkpoint", "/nonexistent.ckpt")]
+    [InlineData("cannot be downloaded", "data", "download", "sample")]
+    public void Mistakes_are_one_line_and_exit_2(string message, params string[] args)
+    {
+        var (code, _, stderr) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, stderr);
+    }
+
+    private static Process Start(string args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "AssocConv.Cli.dll");
+        var info = new ProcessStartInfo("dotnet", $"\"{dll}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var p = Process.Start(info)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    private static string[] Numbers(string metricsCsv) =>
+        File.ReadAllLines(metricsCsv).Skip(1).Select(l => string.Join(',', l.Split(',')[..8])).ToArray();   // all but time columns
+
+    [Fact]
+    public void A_run_killed_with_sigkill_resumes_from_its_last_checkpoint_to_the_same_result()
+    {
+        const string args = "train --model small-cnn --data sample --epochs 3 --train-limit 2000 --val-split 500 --batch-size 50 --threads 2";
+        var killed = Path.Combine(_dir, "killed");
+        using (var p = Start($"{args} --out \"{killed}\""))
+        {
+            var metrics = Path.Combine(killed, "metrics.csv");
+            var watch = Stopwatch.StartNew();
+            while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
+                Thread.Sleep(20);
+            Thread.Sleep(300);   // into the second epoch
+            Assert.False(p.HasExited, "the run ended before it could be killed");
+            p.Kill(entireProcessTree: true);   // SIGKILL: no chance to save
+            p.WaitForExit();
+        }
+        Assert.Empty(Directory.GetFiles(killed, "*.tmp"));
+        using (var resumed = Start($"train --resume \"{killed}\" --threads 2"))
+        {
+            Assert.True(resumed.WaitForExit(120_000));
+            Assert.Equal(0, resumed.ExitCode);
+        }
+        var whole = Path.Combine(_dir, "whole");
+        using (var p = Start($"{args} --out \"{whole}\""))
+        {
+            Assert.True(p.WaitForExit(120_000));
+            Assert.Equal(0, p.ExitCode);
+        }
+        Assert.Equal(Numbers(Path.Combine(whole, "metrics.csv")), Numbers(Path.Combine(killed, "metrics.csv")));
+        Assert.Equal(3, Numbers(Path.Combine(killed, "metrics.csv")).Length);
+    }
+}
