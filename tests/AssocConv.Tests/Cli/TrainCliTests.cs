@@ -171,4 +171,28 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(Numbers(Path.Combine(whole, "metrics.csv")), Numbers(Path.Combine(killed, "metrics.csv")));
         Assert.Equal(3, Numbers(Path.Combine(killed, "metrics.csv")).Length);
     }
+
+    [Fact]
+    public void Ctrl_c_saves_mid_epoch_and_exits_cleanly_then_resumes()
+    {
+        var run = Path.Combine(_dir, "interrupted");
+        using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 20 --threads 2 --out \"{run}\""))
+        {
+            var metrics = Path.Combine(run, "metrics.csv");
+            var watch = Stopwatch.StartNew();
+            while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
+                Thread.Sleep(20);
+            Thread.Sleep(200);
+            Assert.False(p.HasExited, "the run ended before it could be interrupted");
+            using (var kill = Process.Start("kill", $"-INT {p.Id}")) kill.WaitForExit();   // what Ctrl+C sends
+            Assert.True(p.WaitForExit(60_000));
+            Assert.Equal(130, p.ExitCode);
+        }
+        var (header, _) = AssocConv.Training.Checkpoint.Read(Path.Combine(run, "last.ckpt"));
+        Assert.Equal(1, (int)header["progress"]!["next_epoch"]!);
+        Assert.True((long)header["progress"]!["next_batch"]! > 0, "the checkpoint was taken mid-epoch");
+        var (code, _, stderr) = Run("train", "--resume", run, "--threads", "2");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.csv")).Length);
+    }
 }

@@ -66,6 +66,26 @@ public sealed class DataReaderTests : IDisposable
         Assert.Contains("missing", Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar10(_dir)).Message);
     }
 
+    [Fact]
+    public void Cifar100_reads_fine_labels_after_the_coarse_byte()
+    {
+        static byte[] Records(params (byte Coarse, byte Fine)[] labels) => labels.SelectMany(l =>
+            new[] { l.Coarse, l.Fine }.Concat(Enumerable.Repeat((byte)(l.Fine + 1), 3072))).ToArray();
+        File.WriteAllBytes(Path.Combine(_dir, "train.bin"), Records((19, 99), (0, 5)));
+        File.WriteAllBytes(Path.Combine(_dir, "test.bin"), Records((3, 42)));
+        var (train, test) = CifarReader.ReadCifar100(_dir);
+        using (train) using (test)
+        {
+            Assert.Equal(new long[] { 99, 5 }, train.Labels.data<long>().ToArray());
+            Assert.Equal(100, train.Images[0, 2, 31, 31].item<byte>());
+            Assert.Equal(100, train.ClassNames.Count);
+        }
+        File.WriteAllBytes(Path.Combine(_dir, "test.bin"), Records((3, 100)));
+        Assert.Contains("test.bin: record 0: label 100 is not below 100", Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar100(_dir)).Message);
+        File.WriteAllBytes(Path.Combine(_dir, "test.bin"), Records((3, 1))[..3073]);   // a CIFAR-10-sized record
+        Assert.Contains("3,074-byte records", Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar100(_dir)).Message);
+    }
+
     [SharedFact("datasets/cifar-10-batches-bin")]
     public void Real_cifar10_has_the_official_counts_and_channel_means()
     {
