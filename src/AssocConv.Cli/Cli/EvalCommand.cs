@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using AssocConv.Data;
+using AssocConv.Interop;
 using AssocConv.Models;
 using AssocConv.Training;
 using Spectre.Console;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace AssocConv.Cli;
 
@@ -13,13 +15,19 @@ internal static class EvalCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv train' (best.ckpt or last.ckpt)", Required = true };
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            Description = "A checkpoint written by 'assocconv train', or a PyTorch torch.save file of the reference implementation (then give --model and the generator flags)",
+            Required = true,
+        };
+        var model = new ModelArguments(required: false);
         var data = new DataArguments(required: false);
         var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
         var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 256 };
         var json = CommonOptions.Json();
         var command = new Command("eval", "Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix, images/s");
         command.Options.Add(checkpoint);
+        model.AddTo(command);
         data.AddTo(command);
         foreach (var o in new Option[] { split, batch, json }) command.Options.Add(o);
         command.SetAction(result =>
@@ -27,10 +35,31 @@ internal static class EvalCommand
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
             var path = result.GetValue(checkpoint)!;
-            var (header, payload) = Checkpoint.Read(path);
-            var spec = ModelSpec.FromJson(header["model"]!);
-            var dataSpec = data.Spec(result) ?? DatasetSpec.Parse((string)header["data"]!["spec"]!);
+            if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
+            bool ours = Checkpoint.IsCheckpoint(path);
+            ModelSpec spec;
+            DatasetSpec dataSpec;
+            Action<nn.Module> load;
+            if (ours)
+            {
+                if (model.Given(result)) throw new UsageException($"{path} describes its model: leave out --model");
+                var (header, payload) = Checkpoint.Read(path);
+                spec = ModelSpec.FromJson(header["model"]!);
+                dataSpec = data.Spec(result) ?? DatasetSpec.Parse((string)header["data"]!["spec"]!);
+                load = m => Checkpoint.LoadInto(payload, header, m);
+            }
+            else
+            {
+                if (!model.Given(result))
+                    throw new UsageException($"{path} is not an AssocConv checkpoint; for a PyTorch file give --model and --plain or the generator flags (--slice, --code-size)");
+                dataSpec = data.Spec(result) ?? throw new UsageException("--data is required with a PyTorch file");
+                var (entry, options) = model.Read(result);
+                spec = new ModelSpec(entry.Name, options);
+                var file = TorchFile.Read(path);
+                load = m => { using (file) ReferenceCheckpoint.LoadInto(m, file, path); };
+            }
             using var dataset = DataArguments.Load(dataSpec, term);
+            spec = spec with { Options = spec.Options with { InputChannels = (int)dataset.Train.Channels, NumClasses = spec.Options.NumClasses ?? dataset.NumClasses } };
             string which = result.GetValue(split)!.ToLowerInvariant();
             var images = which switch
             {
@@ -41,11 +70,11 @@ internal static class EvalCommand
             if (images.Channels != spec.Options.InputChannels || dataset.NumClasses != spec.Options.NumClasses)
                 throw new UsageException($"{path} was trained on {spec.Options.InputChannels}-channel images with {spec.Options.NumClasses} classes; " +
                     $"{dataSpec} has {images.Channels} channels and {dataset.NumClasses} classes");
-            using var model = spec.Build();
-            Checkpoint.LoadInto(payload, header, model);
-            model.to(device);
+            using var net = spec.Build();
+            load(net);
+            net.to(device);
             if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");
-            var r = Evaluator.Evaluate(model, images, dataset.Normalization, result.GetValue(batch), device);
+            var r = Evaluator.Evaluate(net, images, dataset.Normalization, result.GetValue(batch), device);
             Render(term.Results, spec.Describe(), which, images.ClassNames, r);
             if (result.GetValue(json))
                 term.Out.WriteLine(ToJson(path, spec, dataSpec, which, images.ClassNames, r).ToJsonString(new() { WriteIndented = true }));

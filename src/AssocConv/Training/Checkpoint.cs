@@ -39,6 +39,15 @@ public static class Checkpoint
         });
     }
 
+    /// <summary>Whether <paramref name="path"/> starts like an AssocConv checkpoint.</summary>
+    public static bool IsCheckpoint(string path)
+    {
+        var magic = Encoding.ASCII.GetBytes(Magic);
+        using var stream = File.OpenRead(path);
+        var start = new byte[magic.Length];
+        return stream.Read(start) == magic.Length && start.AsSpan().SequenceEqual(magic);
+    }
+
     /// <summary>Reads a checkpoint's header and checks its payload without loading any weights.</summary>
     /// <exception cref="InvalidDataException">Not a checkpoint, truncated, or altered (the message says which).</exception>
     public static (JsonObject Header, byte[] Payload) Read(string path)
