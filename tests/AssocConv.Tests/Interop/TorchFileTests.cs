@@ -1,0 +1,122 @@
+using System.Text.Json;
+using AssocConv.Csg;
+using AssocConv.Data;
+using AssocConv.Interop;
+using AssocConv.Models;
+using AssocConv.Training;
+using TorchSharp;
+using static AssocConv.Tests.TestSupport;
+using static TorchSharp.torch;
+
+namespace AssocConv.Tests.Interop;
+
+public class TorchFileTests
+{
+    private static string Fixture(string name) => Path.Combine(RepositoryRoot(), "tests/AssocConv.Tests/Fixtures/torch-save", name);
+    private const string Reference = "fixtures/reference-checkpoints/resnet20-csg-16x16-code72";
+
+    [Theory]
+    [InlineData("legacy.pt", TorchFileLayout.Legacy, true)]
+    [InlineData("zip.pt", TorchFileLayout.Zip, true)]
+    [InlineData("bare-zip.pt", TorchFileLayout.Zip, false)]
+    public void Both_layouts_load_every_dtype_view_and_shared_storage(string file, TorchFileLayout layout, bool wrapped)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Fixture("expected.json")));
+        using var torchFile = TorchFile.Read(Fixture(file));
+        Assert.Equal(layout, torchFile.Layout);
+        if (wrapped)
+        {
+            Assert.Equal(12.5, Convert.ToDouble(torchFile.Extras["acc"]));
+            Assert.Equal(3, Convert.ToInt32(torchFile.Extras["epoch"]));
+        }
+        var expected = doc.RootElement.GetProperty("tensors").EnumerateObject().ToList();
+        Assert.Equal(expected.Select(e => e.Name).Order(), torchFile.StateDict.Keys.Order());
+        foreach (var e in expected)
+        {
+            var t = torchFile.StateDict[e.Name];
+            Assert.Equal(e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()), t.shape);
+            Assert.Equal(e.Value.GetProperty("dtype").GetString(), t.dtype switch
+            {
+                ScalarType.Float32 => "float32", ScalarType.Float16 => "float16", ScalarType.Float64 => "float64", ScalarType.Int64 => "int64", var d => d.ToString(),
+            });
+            Assert.Equal(e.Value.GetProperty("values").EnumerateArray().Select(v => v.GetDouble()), Values(t));
+        }
+    }
+
+    [Fact]
+    public void A_global_outside_the_allow_list_is_refused_by_name_and_never_run()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => TorchFile.Read(Fixture("forbidden-global.pt")));
+        Assert.Contains("posix.system", e.Message);
+    }
+
+    [SharedFact(Reference + ".t7")]
+    public void The_reference_checkpoint_reproduces_every_recorded_statistic()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(SharedPath(Reference + ".expected.json")));
+        using var file = TorchFile.Read(SharedPath(Reference + ".t7"));
+        Assert.Equal(TorchFileLayout.Legacy, file.Layout);
+        Assert.Equal(91.64, Convert.ToDouble(file.Extras["acc"]));
+        Assert.Equal(162, Convert.ToInt32(file.Extras["epoch"]));
+        var tensors = doc.RootElement.GetProperty("tensors").EnumerateObject().ToList();
+        Assert.Equal(tensors.Count, file.StateDict.Count);
+        foreach (var e in tensors)
+        {
+            var t = file.StateDict[e.Name];
+            Assert.Equal(e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()), t.shape);
+            var values = Values(t);
+            Assert.Equal(e.Value.GetProperty("first5").EnumerateArray().Select(v => v.GetDouble()), values.Take(5));
+            Assert.Equal(e.Value.GetProperty("sum").GetDouble(), values.Sum(), 6);
+            Assert.Equal(e.Value.GetProperty("abs_sum").GetDouble(), values.Sum(Math.Abs), 6);
+        }
+
+        // loaded into our ResNet-20, the generated kernels are the ones the reference rule builds
+        using var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        ReferenceCheckpoint.LoadInto(model, file, Reference);
+        model.to(float64);
+        var kernels = doc.RootElement.GetProperty("rebuilt_kernels").GetProperty("kernels").EnumerateObject().ToList();
+        Assert.Equal(8, kernels.Count);
+        foreach (var k in kernels)
+        {
+            // "stage_1.0.kernel2" is the kernel of stage_1.0's second convolution, conv_b
+            var layerName = k.Name.Replace(".kernel1", ".conv_a").Replace(".kernel2", ".conv_b");
+            var layer = (AssociativeConv2d)model.named_modules().Single(m => m.name == layerName).module;
+            using var kernel = layer.GenerateKernel();
+            var values = Values(kernel);
+            Assert.Equal(k.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()), kernel.shape);
+            Assert.Equal(k.Value.GetProperty("sum").GetDouble(), values.Sum(), 9);
+            Assert.Equal(k.Value.GetProperty("abs_sum").GetDouble(), values.Sum(Math.Abs), 9);
+            Assert.Equal(k.Value.GetProperty("first5").EnumerateArray().Select(v => v.GetDouble()), values.Take(5), new Tolerance(1e-12));
+        }
+    }
+
+    [SharedFact(Reference + ".t7")]
+    public void The_reference_checkpoint_scores_its_recorded_accuracy_on_cifar10()
+    {
+        using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + SharedPath("datasets/cifar-10-batches-bin")));
+        using var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model, file, Reference);
+        var result = Evaluator.Evaluate(model, data.Test, data.Normalization);
+        Assert.InRange(result.Accuracy, 91.64 - 0.02, 91.64 + 0.02);
+    }
+
+    [SharedFact(Reference + ".t7")]
+    public void A_model_that_does_not_fit_gets_the_list_of_differences()
+    {
+        using var file = TorchFile.Read(SharedPath(Reference + ".t7"));
+        using var model = ModelZoo.Create("resnet20");   // 12x12 slices: other code shapes, another generator
+        var e = Assert.Throws<CheckpointMismatchException>(() => ReferenceCheckpoint.LoadInto(model, file, "rn20.t7"));
+        Assert.Contains("CSG.weight: the file has [2304, 72], the model [1296, 72]", e.Problems);
+        Assert.Contains("stage_3.2.code2: the file has [16, 72], the model [36, 72]", e.Problems);
+        using var plain = ModelZoo.Create("resnet20", new ModelOptions { Plain = true });
+        e = Assert.Throws<CheckpointMismatchException>(() => ReferenceCheckpoint.LoadInto(plain, file, "rn20.t7"));
+        Assert.Contains("stage_1.0.conv_a.weight: in the model, not in the file", e.Problems);
+        Assert.Contains("stage_1.0.code: in the file, not in the model", e.Problems);
+    }
+
+    private sealed class Tolerance(double epsilon) : IEqualityComparer<double>
+    {
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= epsilon;
+        public int GetHashCode(double value) => 0;
+    }
+}
