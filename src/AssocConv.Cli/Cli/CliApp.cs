@@ -25,6 +25,7 @@ internal static class CliApp
         root.Subcommands.Add(PredictCommand.Create(Terminal));
         root.Subcommands.Add(DemoCommand.Create(Terminal));
         root.Subcommands.Add(DataCommand.Create(Terminal));
+        root.Subcommands.Add(ImportCommand.Create(Terminal));
         return root;
     }
 

@@ -120,3 +120,40 @@ public class TorchFileTests
         public int GetHashCode(double value) => 0;
     }
 }
+
+public sealed class ReferenceCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-import-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = AssocConv.Cli.CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [SharedFact("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")]
+    public void Eval_and_import_of_the_reference_checkpoint_give_its_accuracy_and_wrong_slices_exit_2()
+    {
+        var t7 = SharedPath("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7");
+        var data = "cifar10:" + SharedPath("datasets/cifar-10-batches-bin");
+        var (code, stdout, stderr) = Run("eval", "--checkpoint", t7, "--model", "resnet20", "--slice", "16x16", "--code-size", "72", "--data", data, "--json");
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(), 91.62, 91.66);
+
+        (code, _, stderr) = Run("eval", "--checkpoint", t7, "--model", "resnet20", "--slice", "12x12", "--code-size", "72", "--data", data);
+        Assert.Equal(2, code);
+        Assert.Contains("CSG.weight: the file has [2304, 72], the model [1296, 72]", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+
+        var imported = Path.Combine(_dir, "rn20.ckpt");
+        (code, _, stderr) = Run("import", "--checkpoint", t7, "--model", "resnet20", "--slice", "16x16", "--code-size", "72", "--data", data, "--out", imported);
+        Assert.True(code == 0, stderr);
+        (code, stdout, stderr) = Run("eval", "--checkpoint", imported, "--json");   // no --model: the checkpoint says
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(), 91.62, 91.66);
+    }
+}
