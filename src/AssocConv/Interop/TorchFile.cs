@@ -72,14 +72,19 @@ public sealed class TorchFile : IDisposable
     {
         using var stream = new MemoryStream(bytes, writable: false);
         var unpickler = new SafeUnpickler(path);
-        if (unpickler.load(stream) is not BigInteger magic || magic != LegacyMagic)
+        object Next()
+        {
+            PickleScanner.Scan(path, bytes, (int)stream.Position);   // lengths and globals, before anything is built
+            return unpickler.load(stream);
+        }
+        if (Next() is not BigInteger magic || magic != LegacyMagic)
             throw new InvalidDataException($"{path}: not a torch.save file (no PyTorch magic number)");
-        if (unpickler.load(stream) is not int protocol || protocol != LegacyProtocol)
+        if (Next() is not int protocol || protocol != LegacyProtocol)
             throw new InvalidDataException($"{path}: unsupported torch.save protocol");
-        if (unpickler.load(stream) is not IDictionary sysInfo || sysInfo["little_endian"] is not true)
+        if (Next() is not IDictionary sysInfo || sysInfo["little_endian"] is not true)
             throw new InvalidDataException($"{path}: written on a big-endian machine, which is not supported");
-        var root = unpickler.load(stream);
-        if (unpickler.load(stream) is not IList keys) throw new InvalidDataException($"{path}: no storage key list");
+        var root = Next();
+        if (Next() is not IList keys) throw new InvalidDataException($"{path}: no storage key list");
         var data = new Dictionary<string, byte[]>();
         using var reader = new BinaryReader(stream);
         foreach (var k in keys)
@@ -107,9 +112,11 @@ public sealed class TorchFile : IDisposable
         var prefix = pkl.FullName[..^"data.pkl".Length];
         if (pkl.Length > bytes.Length * 1000L + 1_000_000)
             throw new InvalidDataException($"{path}: data.pkl claims {pkl.Length:N0} bytes");
+        var pickle = new byte[pkl.Length];
+        using (var s = pkl.Open()) s.ReadExactly(pickle);
+        PickleScanner.Scan(path, pickle);
         var unpickler = new SafeUnpickler(path);
-        object root;
-        using (var s = pkl.Open()) root = unpickler.load(s);
+        var root = unpickler.loads(pickle);
         var data = new Dictionary<string, byte[]>();
         foreach (var (key, storage) in unpickler.Storages)
         {

@@ -157,3 +157,71 @@ public sealed class ReferenceCliTests : IDisposable
         using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(), 91.62, 91.66);
     }
 }
+
+public sealed class TorchFileFuzzTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-fuzz-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static byte[] Mutate(byte[] original, Random random)
+    {
+        var bytes = (byte[])original.Clone();
+        switch (random.Next(4))
+        {
+            case 0:   // flip a few bytes
+                for (int k = random.Next(1, 5); k > 0; k--) bytes[random.Next(bytes.Length)] ^= (byte)random.Next(1, 256);
+                return bytes;
+            case 1:   // cut the end
+                return bytes[..random.Next(bytes.Length)];
+            case 2:   // a plausible huge length or count where a small one was
+                int at = random.Next(bytes.Length - 4);
+                BitConverter.GetBytes(random.Next(2) == 0 ? int.MaxValue : random.Next()).CopyTo(bytes, at);
+                return bytes;
+            default:  // insert random bytes
+                int where = random.Next(bytes.Length);
+                var extra = new byte[random.Next(1, 16)];
+                random.NextBytes(extra);
+                return [.. bytes[..where], .. extra, .. bytes[where..]];
+        }
+    }
+
+    [Theory]
+    [InlineData("legacy.pt", 1500)]
+    [InlineData("zip.pt", 1500)]
+    public void Thousands_of_mutated_files_give_clean_errors_only(string fixture, int count)
+    {
+        var original = File.ReadAllBytes(Path.Combine(RepositoryRoot(), "tests/AssocConv.Tests/Fixtures/torch-save", fixture));
+        Fuzz(original, count, seed: fixture.Length);
+    }
+
+    [SharedFact("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")]
+    public void Mutations_of_the_reference_checkpoint_give_clean_errors_only() =>
+        Fuzz(File.ReadAllBytes(SharedPath("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")), 150, seed: 7);
+
+    private void Fuzz(byte[] original, int count, int seed)
+    {
+        var random = new Random(seed);
+        var path = Path.Combine(_dir, "mutant.pt");
+        int loaded = 0, refused = 0;
+        for (int n = 0; n < count; n++)
+        {
+            File.WriteAllBytes(path, Mutate(original, random));
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            try
+            {
+                using var file = TorchFile.Read(path);
+                loaded++;
+            }
+            catch (InvalidDataException)
+            {
+                refused++;
+            }
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"mutant {n} took {watch.Elapsed}");
+            Assert.True(allocated < 64L * original.Length + 64_000_000, $"mutant {n} allocated {allocated:N0} bytes");
+        }
+        Assert.True(refused > count / 4, $"{refused} of {count} mutants refused, {loaded} loaded");
+    }
+}
