@@ -30,6 +30,15 @@ internal static class TestSupport
     public static string SharedPath(string relative) =>
         Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared", relative));
 
+    /// <summary>Runs the command line in this process; returns the exit code, stdout and stderr.</summary>
+    public static (int Code, string Out, string Err) RunCli(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = AssocConv.Cli.CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
     /// <summary>Resident set size of this process in bytes, from /proc/self/status.</summary>
     public static long ResidentBytes()
     {

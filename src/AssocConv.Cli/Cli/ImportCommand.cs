@@ -43,16 +43,7 @@ internal static class ImportCommand
                     ["format"] = "assocconv-checkpoint",
                     ["version"] = 1,
                     ["model"] = spec.ToJson(),
-                    ["data"] = new JsonObject
-                    {
-                        ["spec"] = dataset.Spec.ToString(),
-                        ["class_names"] = new JsonArray(dataset.Train.ClassNames.Select(n => (JsonNode)n).ToArray()),
-                        ["mean"] = new JsonArray(dataset.Normalization.Mean.Select(v => (JsonNode)v).ToArray()),
-                        ["std"] = new JsonArray(dataset.Normalization.Std.Select(v => (JsonNode)v).ToArray()),
-                        ["channels"] = dataset.Train.Channels,
-                        ["height"] = dataset.Train.Height,
-                        ["width"] = dataset.Train.Width,
-                    },
+                    ["data"] = dataset.ToJson(),
                     ["imported_from"] = new JsonObject
                     {
                         ["file"] = Path.GetFullPath(path),

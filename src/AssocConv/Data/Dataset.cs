@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace AssocConv.Data;
 
 /// <summary>A dataset's training and test sets with the normalisation inputs get; owns both sets.</summary>
@@ -68,6 +70,22 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
         return new Dataset(spec ?? new DatasetSpec(DatasetKind.Sample, null), "embedded Fashion-MNIST sample",
             Pair("train"), Pair("t10k"), Normalization.FashionMnist);
     }
+
+    /// <summary>
+    /// What a checkpoint records of its data, so that evaluation and prediction need no other input: the spec,
+    /// the source, class names, normalisation and image shape.
+    /// </summary>
+    public JsonObject ToJson() => new()
+    {
+        ["spec"] = Spec.ToString(),
+        ["source"] = Source,
+        ["class_names"] = new JsonArray(Train.ClassNames.Select(n => (JsonNode)n).ToArray()),
+        ["mean"] = new JsonArray(Normalization.Mean.Select(v => (JsonNode)v).ToArray()),
+        ["std"] = new JsonArray(Normalization.Std.Select(v => (JsonNode)v).ToArray()),
+        ["channels"] = Train.Channels,
+        ["height"] = Train.Height,
+        ["width"] = Train.Width,
+    };
 
     /// <inheritdoc />
     public void Dispose()

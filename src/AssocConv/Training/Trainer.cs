@@ -178,17 +178,7 @@ public sealed class Trainer
         };
     }
 
-    private JsonObject DataJson() => new()
-    {
-        ["spec"] = _data.Spec.ToString(),
-        ["source"] = _data.Source,
-        ["class_names"] = new JsonArray(_data.Train.ClassNames.Select(n => (JsonNode)n).ToArray()),
-        ["mean"] = new JsonArray(_data.Normalization.Mean.Select(v => (JsonNode)v).ToArray()),
-        ["std"] = new JsonArray(_data.Normalization.Std.Select(v => (JsonNode)v).ToArray()),
-        ["channels"] = _data.Train.Channels,
-        ["height"] = _data.Train.Height,
-        ["width"] = _data.Train.Width,
-    };
+    private JsonObject DataJson() => _data.ToJson();
 
     private JsonObject Header(bool best = false) => new()
     {

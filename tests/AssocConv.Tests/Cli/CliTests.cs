@@ -8,13 +8,7 @@ namespace AssocConv.Tests.Cli;
 
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => TestSupport.RunCli(args);
 
     [Fact]
     public void Params_json_is_one_document_with_the_report_numbers()

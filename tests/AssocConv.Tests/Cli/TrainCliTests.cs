@@ -12,13 +12,7 @@ public sealed class TrainCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => TestSupport.RunCli(args);
 
     private static readonly string[] Quick = ["--data", "sample", "--epochs", "1", "--train-limit", "500", "--val-split", "200", "--threads", "2"];
 

@@ -127,13 +127,7 @@ public sealed class ReferenceCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = AssocConv.Cli.CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => TestSupport.RunCli(args);
 
     [SharedFact("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")]
     public void Eval_and_import_of_the_reference_checkpoint_give_its_accuracy_and_wrong_slices_exit_2()
