@@ -58,6 +58,10 @@ internal static class TrainingSession
             ["best_test_accuracy"] = best?.TestAccuracy,
             ["last_test_accuracy"] = last?.TestAccuracy,
             ["train_seconds"] = result.History.Sum(m => m.Seconds),
+            ["parameters"] = ParamsCommand.ToJson(trainer.Spec.Name, trainer.Spec.Options with
+            {
+                Generator = trainer.Spec.Generator,   // the effective generator, default or not
+            }, report),
             ["history"] = new JsonArray(result.History.Select(m => (JsonNode)m.ToJson()).ToArray()),
         };
         AtomicFile.WriteText(Path.Combine(result.RunDirectory, "summary.json"), json.ToJsonString(new() { WriteIndented = true }));
@@ -80,6 +84,11 @@ internal static class TrainingSession
             table.AddRow("test accuracy, last epoch", $"{(double)s["last_test_accuracy"]!:F2}%");
         }
         table.AddRow("training time", $"{(double)s["train_seconds"]!:F0} s");
+        if (s["parameters"]?["groups"] is JsonObject groups)
+            foreach (var (name, count) in groups)
+                if ((long)count!["total"]! > 0)
+                    table.AddRow($"  {name.Replace('_', ' ')} parameters", $"{(long)count["trainable"]!:N0} trainable" +
+                        ((long)count["frozen"]! > 0 ? $", {(long)count["frozen"]!:N0} frozen" : ""));
         table.AddRow("run folder", Markup.Escape((string)s["run"]!));
         console.Write(table);
     }

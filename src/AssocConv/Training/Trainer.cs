@@ -43,6 +43,9 @@ public sealed class Trainer
     /// <summary>The model being trained.</summary>
     public nn.Module<Tensor, Tensor> Model => _model;
 
+    /// <summary>What the model is (architecture and options, the data's channels and classes filled in).</summary>
+    public ModelSpec Spec => _spec;
+
     private Trainer(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options, JsonObject extra, Device? device)
     {
         _runDirectory = runDirectory;
