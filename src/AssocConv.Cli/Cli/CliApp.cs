@@ -26,6 +26,7 @@ internal static class CliApp
         root.Subcommands.Add(DemoCommand.Create(Terminal));
         root.Subcommands.Add(DataCommand.Create(Terminal));
         root.Subcommands.Add(ImportCommand.Create(Terminal));
+        root.Subcommands.Add(ExportCommand.Create(Terminal));
         return root;
     }
 

@@ -66,4 +66,23 @@ public static class ReferenceCheckpoint
             foreach (var (to, from) in copies) to.copy_(from.to(to.dtype));
         model.InvalidateKernels();
     }
+
+    /// <summary>
+    /// The model's state dict as the reference implementation names it: our names (which are the reference's),
+    /// plus the generator again under every block that uses it (<c>stage_1.0.CSG.weight</c>, ...), because the
+    /// reference's blocks register it too. <c>load_state_dict(strict=True)</c> of the reference classes accepts it.
+    /// </summary>
+    public static IReadOnlyList<(string Name, Tensor Tensor)> ReferenceStateDict(nn.Module model)
+    {
+        var entries = model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList();
+        var generator = entries.FirstOrDefault(e => e.Key == "CSG.weight").Value;
+        if (generator is null) return entries;
+        var paths = model.named_modules().ToDictionary(m => m.module, m => m.name, ReferenceEqualityComparer.Instance);
+        var hosts = model.modules().OfType<AssociativeConv2d>()
+            .Select(l => l.CodeHost?.Module).OfType<nn.Module>()
+            .Select(h => paths.TryGetValue(h, out var p) ? p : "")
+            .Where(p => p.Length > 0).Distinct().OrderBy(p => p, StringComparer.Ordinal);
+        entries.AddRange(hosts.Select(h => ($"{h}.CSG.weight", generator)));
+        return entries;
+    }
 }

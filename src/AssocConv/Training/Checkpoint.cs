@@ -1,3 +1,5 @@
+using AssocConv.Csg;
+using TorchSharp;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -16,12 +18,15 @@ public static class Checkpoint
     private const string Magic = "ASSOCCONV-CHECKPOINT 1\n";
 
     /// <summary>Writes <paramref name="path"/> atomically.</summary>
-    public static void Save(string path, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null)
+    public static void Save(string path, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null) =>
+        Save(path, header, writer => model.save(writer), optimizer);
+
+    private static void Save(string path, JsonObject header, Action<BinaryWriter> writeWeights, TorchSharp.Modules.SGD? optimizer)
     {
         using var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
-            model.save(writer);
+            writeWeights(writer);
             if (optimizer is not null) optimizer.save_state_dict(writer);
         }
         var bytes = payload.ToArray();
@@ -80,10 +85,40 @@ public static class Checkpoint
         return (header, payload);
     }
 
+    /// <summary>
+    /// Writes the compact form of <paramref name="model"/>: the header and the weights only (generator, codes,
+    /// ordinary convolutions, batch-norm, classifier), with floating-point tensors stored as float16 when
+    /// <paramref name="halfPrecision"/>. The model itself is left as it was.
+    /// </summary>
+    public static void SaveCompact(string path, JsonObject header, nn.Module model, bool halfPrecision)
+    {
+        header = (JsonObject)header.DeepClone();
+        header["storage_dtype"] = halfPrecision ? "float16" : "float32";
+        if (!halfPrecision)
+        {
+            Save(path, header, model);
+            return;
+        }
+        // half-precision copies of the floating-point tensors; the model keeps its own
+        using var scope = torch.NewDisposeScope();
+        var state = model.state_dict().ToDictionary(kv => kv.Key,
+            kv => kv.Value.is_floating_point() ? kv.Value.detach().to(ScalarType.Float16) : kv.Value);
+        Save(path, header, writer => nn.Module.save_state_dict(writer, state), optimizer: null);
+    }
+
     /// <summary>Loads the weights (and, when given and present, the optimiser state) of a checkpoint's payload.</summary>
     public static void LoadInto(byte[] payload, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null)
     {
         using var reader = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
+        if ((string?)header["storage_dtype"] == "float16")
+        {
+            // stored in half precision: load as such, compute in float32
+            model.half();
+            model.load(reader, strict: true);
+            model.@float();
+            model.InvalidateKernels();
+            return;
+        }
         model.load(reader, strict: true);
         if (optimizer is not null && (bool?)header["has_optimizer"] == true) optimizer.load_state_dict(reader);
     }

@@ -219,3 +219,97 @@ public sealed class TorchFileFuzzTests : IDisposable
         Assert.True(refused > count / 4, $"{refused} of {count} mutants refused, {loaded} loaded");
     }
 }
+
+public sealed class ExportTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-export-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static nn.Module<Tensor, Tensor> TrainedResNet20()
+    {
+        torch.manual_seed(3);
+        var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        using (var x = torch.randn(8, 3, 16, 16)) using (model.call(x)) { }   // batch-norm statistics that are not the defaults
+        model.eval();
+        return model;
+    }
+
+    [Fact]
+    public void A_torch_file_we_write_reads_back_with_the_generator_under_every_block_and_stored_once()
+    {
+        using var model = TrainedResNet20();
+        var entries = ReferenceCheckpoint.ReferenceStateDict(model);
+        Assert.Contains(entries, e => e.Name == "stage_3.2.CSG.weight");
+        Assert.Equal(1 + 9, entries.Count(e => e.Name.EndsWith("CSG.weight", StringComparison.Ordinal)));
+        var path = Path.Combine(_dir, "rn20.pt");
+        TorchFileWriter.Write(path, entries);
+        using var file = TorchFile.Read(path);
+        Assert.Equal(TorchFileLayout.Zip, file.Layout);
+        Assert.Equal(entries.Select(e => e.Name).Order(), file.StateDict.Keys.Order());
+        foreach (var (name, tensor) in entries)
+        {
+            Assert.Equal(tensor.dtype, file.StateDict[name].dtype);
+            Assert.Equal(0.0, MaxAbsDifference(tensor, file.StateDict[name]));
+        }
+        // ten names, one storage: the file holds the generator's 165,888 floats once
+        long generatorBytes = 2304L * 72 * 4;
+        Assert.InRange(new FileInfo(path).Length, 0, ParameterReport.Of(model).Total * 4 + 8 * generatorBytes / 10 + 200_000);
+        using var again = TrainedResNet20();
+        ReferenceCheckpoint.LoadInto(again, file, path);   // and it loads into our model the way a reference file does
+    }
+
+    [Fact]
+    public void The_compact_file_reproduces_outputs_exactly_in_float32_and_closely_in_float16()
+    {
+        using var model = TrainedResNet20();
+        using var x = torch.randn(4, 3, 32, 32);
+        using var noGrad = torch.no_grad();
+        using var expected = model.call(x);
+        var spec = new ModelSpec("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        var header = new System.Text.Json.Nodes.JsonObject { ["model"] = spec.ToJson() };
+        long full = 0;
+        foreach (bool half in new[] { false, true })
+        {
+            var path = Path.Combine(_dir, half ? "half.acc" : "full.acc");
+            Checkpoint.SaveCompact(path, header, model, half);
+            using var after = model.call(x);
+            Assert.Equal(0.0, MaxAbsDifference(expected, after));   // saving left the model as it was
+            var (h, payload) = Checkpoint.Read(path);
+            using var loaded = ModelSpec.FromJson(h["model"]!).Build();
+            Checkpoint.LoadInto(payload, h, loaded);
+            loaded.eval();
+            Assert.All(loaded.parameters(), p => Assert.Equal(float32, p.dtype));
+            using var y = loaded.call(x);
+            double difference = MaxAbsDifference(expected, y);
+            if (!half)
+            {
+                Assert.Equal(0.0, difference);
+                full = new FileInfo(path).Length;
+            }
+            else
+            {
+                Assert.True(difference < 2e-2 * expected.abs().max().item<float>(), $"float16 changed the logits by {difference}");
+                Assert.InRange(new FileInfo(path).Length, full * 45 / 100, full * 55 / 100);
+            }
+        }
+    }
+
+    [Fact]
+    public void A_materialized_export_is_the_plain_model()
+    {
+        using var model = TrainedResNet20();
+        using var x = torch.randn(2, 3, 32, 32);
+        using var noGrad = torch.no_grad();
+        using var expected = model.call(x);
+        Materializer.Materialize(model);
+        var path = Path.Combine(_dir, "plain.pt");
+        TorchFileWriter.Write(path, model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList());
+        using var file = TorchFile.Read(path);
+        using var plain = ModelZoo.Create("resnet20", new ModelOptions { Plain = true });
+        ReferenceCheckpoint.LoadInto(plain, file, path);
+        plain.eval();
+        using var y = plain.call(x);
+        Assert.True(MaxAbsDifference(expected, y) < 1e-4);
+    }
+}

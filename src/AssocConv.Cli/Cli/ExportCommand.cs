@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using AssocConv.Csg;
+using AssocConv.Interop;
+using AssocConv.Models;
+using AssocConv.Training;
+using Spectre.Console;
+using TorchSharp;
+
+namespace AssocConv.Cli;
+
+/// <summary><c>assocconv export</c>: a checkpoint as a PyTorch file under the reference's names, a compact file, or a materialized plain model.</summary>
+internal static class ExportCommand
+{
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "An AssocConv checkpoint (from train or import)", Required = true };
+        var output = new Option<string>("--out") { Description = "The file to write", Required = true };
+        var compact = new Option<bool>("--compact") { Description = "The compact AssocConv file: JSON header and the weights that define the model, nothing else" };
+        var fp16 = new Option<bool>("--fp16") { Description = "With --compact: store floating-point tensors as float16" };
+        var materialized = new Option<bool>("--materialized") { Description = "A torch.save file of the equivalent plain model, generated kernels baked into ordinary convolutions" };
+        var json = CommonOptions.Json();
+        var command = new Command("export",
+            "Write a checkpoint as a torch.save file under the reference implementation's names (default), as a compact file, or materialized");
+        foreach (var o in new Option[] { checkpoint, output, compact, fp16, materialized, json }) command.Options.Add(o);
+        command.SetAction(result =>
+        {
+            CommonOptions.ApplyRuntime(result);
+            var term = terminal(result.GetValue(json));
+            bool isCompact = result.GetValue(compact), isMaterialized = result.GetValue(materialized), half = result.GetValue(fp16);
+            if (isCompact && isMaterialized) throw new UsageException("--compact and --materialized: choose one");
+            if (half && !isCompact) throw new UsageException("--fp16 applies to --compact only");
+            var path = result.GetValue(checkpoint)!;
+            var (header, payload) = Checkpoint.Read(path);
+            var spec = ModelSpec.FromJson(header["model"]!);
+            using var model = spec.Build();
+            Checkpoint.LoadInto(payload, header, model);
+            var outPath = result.GetValue(output)!;
+            string kind;
+            if (isCompact)
+            {
+                var compactHeader = new JsonObject
+                {
+                    ["format"] = "assocconv-compact",
+                    ["version"] = 1,
+                    ["model"] = spec.ToJson(),
+                    ["data"] = header["data"]?.DeepClone(),
+                    ["source"] = Path.GetFullPath(path),
+                };
+                Checkpoint.SaveCompact(outPath, compactHeader, model, half);
+                kind = half ? "compact, float16" : "compact, float32";
+            }
+            else if (isMaterialized)
+            {
+                Materializer.Materialize(model);
+                TorchFileWriter.Write(outPath, model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList());
+                kind = "materialized plain model, torch.save zip";
+            }
+            else
+            {
+                TorchFileWriter.Write(outPath, ReferenceCheckpoint.ReferenceStateDict(model));
+                kind = "torch.save zip, reference names";
+            }
+            long bytes = new FileInfo(outPath).Length;
+            long plainBytes = PlainStateDictBytes(spec);
+            (result.GetValue(json) ? term.Error : term.Out).WriteLine(
+                $"wrote {outPath} ({kind}): {bytes:N0} bytes; the plain model's full float32 state dict: {plainBytes:N0} bytes ({(double)plainBytes / bytes:F2}x)");
+            if (result.GetValue(json))
+                term.Out.WriteLine(new JsonObject
+                {
+                    ["file"] = outPath, ["kind"] = kind, ["bytes"] = bytes, ["plain_state_dict_bytes"] = plainBytes,
+                    ["ratio"] = Math.Round((double)plainBytes / bytes, 4),
+                }.ToJsonString(new() { WriteIndented = true }));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Bytes of the plain counterpart's state dict (parameters and buffers) as TorchSharp writes it.</summary>
+    private static long PlainStateDictBytes(ModelSpec spec)
+    {
+        using var plain = new ModelSpec(spec.Name, spec.Options with { Plain = true, Generator = null }).Build();
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) plain.save(writer);
+        return stream.Length;
+    }
+}
