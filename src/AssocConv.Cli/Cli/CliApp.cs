@@ -27,6 +27,7 @@ internal static class CliApp
         root.Subcommands.Add(DataCommand.Create(Terminal));
         root.Subcommands.Add(ImportCommand.Create(Terminal));
         root.Subcommands.Add(ExportCommand.Create(Terminal));
+        root.Subcommands.Add(BenchCommand.Create(Terminal));
         return root;
     }
 

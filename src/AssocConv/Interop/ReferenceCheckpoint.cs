@@ -77,7 +77,8 @@ public static class ReferenceCheckpoint
         var entries = model.state_dict().Select(kv => (kv.Key, kv.Value)).ToList();
         var generator = entries.FirstOrDefault(e => e.Key == "CSG.weight").Value;
         if (generator is null) return entries;
-        var paths = model.named_modules().ToDictionary(m => m.module, m => m.name, ReferenceEqualityComparer.Instance);
+        var paths = new Dictionary<nn.Module, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (name, module) in model.named_modules()) paths.TryAdd(module, name);
         var hosts = model.modules().OfType<AssociativeConv2d>()
             .Select(l => l.CodeHost?.Module).OfType<nn.Module>()
             .Select(h => paths.TryGetValue(h, out var p) ? p : "")

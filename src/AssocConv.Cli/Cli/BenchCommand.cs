@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using AssocConv.Benchmarking;
+using AssocConv.Data;
+using AssocConv.Models;
+
+namespace AssocConv.Cli;
+
+/// <summary><c>assocconv bench</c>: plain and associative models measured side by side in one process.</summary>
+internal static class BenchCommand
+{
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var models = new Option<string>("--models") { Description = "Comma-separated model names", DefaultValueFactory = _ => "resnet20,resnet56,densenet-bc-40-36" };
+        var data = new DataArguments(required: false);
+        var repetitions = new Option<int>("--repetitions") { Description = "Repetitions of each timing (at least 5 for the README)", DefaultValueFactory = _ => 5 };
+        var steps = new Option<int>("--steps") { Description = "Steps timed per repetition", DefaultValueFactory = _ => 3 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds of training steps whose resident memory is compared", DefaultValueFactory = _ => 3 };
+        var roundSteps = new Option<int>("--round-steps") { Description = "Training steps per memory round", DefaultValueFactory = _ => 50 };
+        var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 128 };
+        var json = CommonOptions.Json();
+        var command = new Command("bench", "Measure plain and associative models side by side: training and inference images/s, kernel generation, memory, data pipeline, FLOP rate");
+        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, json }) command.Options.Add(o);
+        data.AddTo(command);
+        command.SetAction(result =>
+        {
+            CommonOptions.ApplyRuntime(result);
+            var term = terminal(result.GetValue(json));
+            var names = result.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var name in names) ModelZoo.Get(name);   // unknown names fail before any work
+            if (result.GetValue(repetitions) < 1 || result.GetValue(steps) < 1 || result.GetValue(rounds) < 1 || result.GetValue(roundSteps) < 1 || result.GetValue(batch) < 1)
+                throw new UsageException("--repetitions, --steps, --rounds, --round-steps and --batch-size must be at least 1");
+            using var dataset = data.Spec(result) is { } spec ? DataArguments.Load(spec, term) : null;
+            var options = new BenchmarkOptions
+            {
+                BatchSize = result.GetValue(batch), Repetitions = result.GetValue(repetitions), Steps = result.GetValue(steps),
+                MemoryRounds = result.GetValue(rounds), StepsPerRound = result.GetValue(roundSteps), Data = dataset,
+            };
+            var results = new List<ModelBenchmarkResult>();
+            foreach (var name in names)
+                results.Add(ModelBenchmark.Run(name, options, what => term.Error.WriteLine($"{name}: {what}")));
+            if (result.GetValue(json))
+                term.Out.WriteLine(new JsonArray(results.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
+            else
+                term.Out.Write(Markdown(results, options));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static JsonObject M(Measurement m) => new()
+    {
+        ["median"] = Math.Round(m.Median, 3), ["min"] = Math.Round(m.Min, 3), ["max"] = Math.Round(m.Max, 3),
+        ["samples"] = new JsonArray(m.Samples.Select(s => (JsonNode)Math.Round(s, 3)).ToArray()),
+    };
+
+    internal static JsonObject ToJson(ModelBenchmarkResult r, BenchmarkOptions o) => new()
+    {
+        ["model"] = r.Model,
+        ["generator"] = r.Generator,
+        ["batch_size"] = o.BatchSize,
+        ["repetitions"] = o.Repetitions,
+        ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
+        ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
+        ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),
+        ["infer_images_per_s_plain"] = Math.Round(r.InferPlain.Median, 2),
+        ["infer_images_per_s_cached"] = Math.Round(r.InferCached.Median, 2),
+        ["infer_images_per_s_materialized"] = Math.Round(r.InferMaterialized.Median, 2),
+        ["generation_share"] = Math.Round(r.GenerationShare.Median, 4),
+        ["data_images_per_s"] = Math.Round(r.DataImagesPerSecond.Median, 1),
+        ["matmul_gflops"] = Math.Round(r.MatmulGflops, 2),
+        ["train_gflops_plain"] = Math.Round(r.TrainGflopsPlain, 2),
+        ["train_gflops_associative"] = Math.Round(r.TrainGflopsAssociative, 2),
+        ["forward_gflops_per_image"] = Math.Round(r.ForwardFlopsPerImage / 1e9, 5),
+        ["peak_rss_mb"] = Math.Round(r.PeakRssMb, 1),
+        ["steady_rss_mb"] = Math.Round(r.SteadyRssMb, 1),
+        ["rss_after_rounds_mb"] = new JsonArray(r.RssAfterRoundsMb.Select(v => (JsonNode)Math.Round(v, 1)).ToArray()),
+        ["rss_growth_mb_per_round"] = Math.Round(r.RssGrowthMbPerRound, 2),
+        ["parameters_plain"] = r.ParametersPlain,
+        ["parameters_associative"] = r.ParametersAssociative,
+        ["detail"] = new JsonObject
+        {
+            ["train_plain"] = M(r.TrainPlain), ["train_associative"] = M(r.TrainAssociative),
+            ["infer_plain"] = M(r.InferPlain), ["infer_cached"] = M(r.InferCached), ["infer_materialized"] = M(r.InferMaterialized),
+            ["generation_share"] = M(r.GenerationShare), ["data"] = M(r.DataImagesPerSecond),
+        },
+    };
+
+    internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
+    {
+        static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
+        static string S(Measurement m) => $"{F(m.Median)} ({F(m.Min)}-{F(m.Max)})";
+        var sb = new StringBuilder();
+        sb.AppendLine($"Batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.");
+        sb.AppendLine();
+        sb.AppendLine("| model | train plain | train assoc. | step time assoc./plain | infer plain | infer cached | infer materialized | cached/plain time | generation share | data pipeline | data / train | matmul GFLOP/s | train GFLOP/s (assoc.) | of matmul | peak RSS MiB | RSS growth MiB/round |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+            sb.AppendLine($"| {r.Model} | {S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x | " +
+                $"{S(r.InferPlain)} | {S(r.InferCached)} | {S(r.InferMaterialized)} | {F(r.InferPlain.Median / r.InferCached.Median, "F3")}x | " +
+                $"{F(100 * r.GenerationShare.Median, "F1")}% | {F(r.DataImagesPerSecond.Median)} | {F(r.DataImagesPerSecond.Median / r.TrainAssociative.Median, "F1")}x | " +
+                $"{F(r.MatmulGflops, "F1")} | {F(r.TrainGflopsAssociative, "F1")} | {F(100 * r.TrainGflopsAssociative / r.MatmulGflops, "F0")}% | " +
+                $"{F(r.PeakRssMb)} | {F(r.RssGrowthMbPerRound, "F1")} |");
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using AssocConv.Csg;
+using AssocConv.Data;
+using AssocConv.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AssocConv.Benchmarking;
+
+/// <summary>How <see cref="ModelBenchmark.Run"/> measures.</summary>
+public sealed record BenchmarkOptions
+{
+    /// <summary>Images per batch.</summary>
+    public int BatchSize { get; init; } = 128;
+    /// <summary>Repetitions of every timed measurement (variants interleaved, the order alternating).</summary>
+    public int Repetitions { get; init; } = 5;
+    /// <summary>Training or inference steps timed in one repetition.</summary>
+    public int Steps { get; init; } = 3;
+    /// <summary>Rounds of training steps whose resident memory is compared.</summary>
+    public int MemoryRounds { get; init; } = 3;
+    /// <summary>Training steps per memory round.</summary>
+    public int StepsPerRound { get; init; } = 50;
+    /// <summary>Real data to take batches and the input shape from; null for synthetic 3x32x32 batches.</summary>
+    public Dataset? Data { get; init; }
+}
+
+/// <summary>What <see cref="ModelBenchmark.Run"/> measured for one model; throughputs in images per second.</summary>
+public sealed record ModelBenchmarkResult(
+    string Model, string Generator, long ParametersPlain, long ParametersAssociative,
+    Measurement TrainPlain, Measurement TrainAssociative,
+    Measurement InferPlain, Measurement InferCached, Measurement InferMaterialized,
+    Measurement GenerationShare, Measurement DataImagesPerSecond,
+    double PeakRssMb, double SteadyRssMb, IReadOnlyList<double> RssAfterRoundsMb, double RssGrowthMbPerRound,
+    double MatmulGflops, double ForwardFlopsPerImage)
+{
+    /// <summary>Effective training GFLOP/s of the associative model: 3x the forward FLOPs per image times images per second.</summary>
+    public double TrainGflopsAssociative => 3 * ForwardFlopsPerImage * TrainAssociative.Median / 1e9;
+
+    /// <summary>The same for the plain model.</summary>
+    public double TrainGflopsPlain => 3 * ForwardFlopsPerImage * TrainPlain.Median / 1e9;
+}
+
+/// <summary>
+/// Measures a zoo model's plain and associative variants side by side in one process: training and
+/// inference throughput (plain, cached kernels, materialized), the share of a step spent generating
+/// kernels, resident memory over rounds of training, the data pipeline's throughput and the machine's
+/// matrix-multiply rate, each timed repeatedly with the variants interleaved.
+/// </summary>
+public static class ModelBenchmark
+{
+    /// <summary>Runs every measurement for <paramref name="model"/>; <paramref name="progress"/> hears what is being measured.</summary>
+    public static ModelBenchmarkResult Run(string model, BenchmarkOptions options, Action<string>? progress = null)
+    {
+        progress ??= _ => { };
+        var entry = ModelZoo.Get(model);
+        long c = options.Data?.Train.Channels ?? 3, h = options.Data?.Train.Height ?? 32, w = options.Data?.Train.Width ?? 32;
+        int classes = options.Data?.NumClasses ?? 10;
+        var baseOptions = new ModelOptions { InputChannels = (int)c, NumClasses = classes };
+        torch.manual_seed(1);
+        using var plain = entry.Build(baseOptions with { Plain = true });
+        using var associative = entry.Build(baseOptions);
+        using var materialized = entry.Build(baseOptions);
+        materialized.load_state_dict(associative.state_dict());
+        Materializer.Materialize(materialized);
+        long plainParameters = ParameterReport.Of(plain).Trainable, associativeParameters = ParameterReport.Of(associative).Trainable;
+        double flops = FlopCounter.ForwardFlopsPerImage(plain, c, h, w);
+
+        using var x = options.Data is null ? randn(options.BatchSize, c, h, w) : RealBatch(options.Data, options.BatchSize);
+        using var y = randint(0, classes, new long[] { options.BatchSize });
+        using var plainOptimizer = optim.SGD(plain.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
+        using var associativeOptimizer = optim.SGD(associative.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
+        void Step(nn.Module<Tensor, Tensor> m, optim.Optimizer o)
+        {
+            using var scope = NewDisposeScope();
+            o.zero_grad();
+            nn.functional.cross_entropy(m.call(x), y).backward();
+            o.step();
+        }
+
+        progress("warming up");
+        plain.train();
+        associative.train();
+        for (int i = 0; i < 2; i++) { Step(plain, plainOptimizer); Step(associative, associativeOptimizer); }
+        double steady = ProcessMemory.ResidentBytes() / 1048576.0;
+
+        progress("training throughput");
+        var (trainPlain, trainAssociative) = Interleaved(options,
+            () => Step(plain, plainOptimizer), () => Step(associative, associativeOptimizer));
+
+        progress("kernel generation");
+        var layers = associative.modules().OfType<AssociativeConv2d>().ToList();
+        var generationSeconds = new List<double>();
+        for (int r = 0; r < options.Repetitions; r++)
+        {
+            associativeOptimizer.zero_grad();
+            var watch = Stopwatch.StartNew();
+            using (var scope = NewDisposeScope())
+            {
+                var total = layers.Select(l => l.GenerateKernel().sum()).Aggregate((a, b) => a + b);
+                total.backward();
+            }
+            generationSeconds.Add(watch.Elapsed.TotalSeconds);
+        }
+        associativeOptimizer.zero_grad();
+        double stepSeconds = options.BatchSize / trainAssociative.Median;
+        var share = new Measurement(generationSeconds.Select(s => s / stepSeconds).ToList());
+
+        progress("inference throughput");
+        plain.eval();
+        associative.eval();
+        materialized.eval();
+        Measurement inferPlain, inferCached, inferMaterialized;
+        using (no_grad())
+        {
+            void Infer(nn.Module<Tensor, Tensor> m) { using var _ = m.call(x); }
+            Infer(associative);   // builds the kernel cache
+            Infer(materialized);
+            (inferPlain, inferCached, inferMaterialized) = Interleaved3(options, () => Infer(plain), () => Infer(associative), () => Infer(materialized));
+        }
+
+        progress("resident memory over training rounds");
+        associative.train();
+        var rounds = new List<double>();
+        for (int round = 0; round < options.MemoryRounds; round++)
+        {
+            for (int i = 0; i < options.StepsPerRound; i++) Step(associative, associativeOptimizer);
+            rounds.Add(ProcessMemory.ResidentBytes() / 1048576.0);
+        }
+        double growth = rounds.Count > 1 ? (rounds[^1] - rounds[0]) / (rounds.Count - 1) : 0;
+
+        progress("data pipeline");
+        var dataRate = DataThroughput(options, c, h, w, classes);
+
+        progress("matrix multiply");
+        double matmul = MatmulGflops();
+        return new ModelBenchmarkResult(entry.Name, entry.DefaultGenerator.Describe(), plainParameters, associativeParameters,
+            trainPlain, trainAssociative, inferPlain, inferCached, inferMaterialized, share, dataRate,
+            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops);
+    }
+
+    private static Tensor RealBatch(Dataset data, int batchSize)
+    {
+        var pipeline = new BatchPipeline(data.Train, data.Normalization, batchSize, shuffle: true, augment: true, seed: 1);
+        using var batch = pipeline.Epoch(0).First();
+        return batch.Images.clone();
+    }
+
+    /// <summary>Images per second of two actions, timed in alternating order, <see cref="BenchmarkOptions.Repetitions"/> times.</summary>
+    private static (Measurement A, Measurement B) Interleaved(BenchmarkOptions o, Action a, Action b)
+    {
+        var (ra, rb) = (new List<double>(), new List<double>());
+        for (int r = 0; r < o.Repetitions; r++)
+        {
+            if (r % 2 == 0) { ra.Add(Rate(o, a)); rb.Add(Rate(o, b)); }
+            else { rb.Add(Rate(o, b)); ra.Add(Rate(o, a)); }
+        }
+        return (new Measurement(ra), new Measurement(rb));
+    }
+
+    private static (Measurement, Measurement, Measurement) Interleaved3(BenchmarkOptions o, Action a, Action b, Action c)
+    {
+        var results = new[] { new List<double>(), new List<double>(), new List<double>() };
+        var actions = new[] { a, b, c };
+        for (int r = 0; r < o.Repetitions; r++)
+            for (int k = 0; k < 3; k++)
+            {
+                int i = (k + r) % 3;   // rotate who goes first
+                results[i].Add(Rate(o, actions[i]));
+            }
+        return (new Measurement(results[0]), new Measurement(results[1]), new Measurement(results[2]));
+    }
+
+    private static double Rate(BenchmarkOptions o, Action step)
+    {
+        var watch = Stopwatch.StartNew();
+        for (int s = 0; s < o.Steps; s++) step();
+        return o.Steps * o.BatchSize / watch.Elapsed.TotalSeconds;
+    }
+
+    private static Measurement DataThroughput(BenchmarkOptions o, long c, long h, long w, int classes)
+    {
+        LabeledImages images;
+        Normalization normalization;
+        bool own = o.Data is null;
+        if (o.Data is { } data) { images = data.Train; normalization = data.Normalization; }
+        else
+        {
+            images = new LabeledImages(randint(0, 256, new[] { 20 * o.BatchSize, c, h, w }).to(ScalarType.Byte),
+                randint(0, classes, new long[] { 20 * o.BatchSize }), Enumerable.Range(0, classes).Select(i => i.ToString()).ToArray());
+            normalization = new Normalization(Enumerable.Repeat(0.5, (int)c).ToArray(), Enumerable.Repeat(0.25, (int)c).ToArray());
+        }
+        try
+        {
+            var rates = new List<double>();
+            for (int r = 0; r < o.Repetitions; r++)
+            {
+                var pipeline = new BatchPipeline(images, normalization, o.BatchSize, shuffle: true, augment: true, seed: r);
+                long seen = 0;
+                var watch = Stopwatch.StartNew();
+                foreach (var batch in pipeline.Epoch(0).Take(20))
+                    using (batch) seen += batch.Size;
+                rates.Add(seen / watch.Elapsed.TotalSeconds);
+            }
+            return new Measurement(rates);
+        }
+        finally
+        {
+            if (own) images.Dispose();
+        }
+    }
+
+    /// <summary>The machine's fp32 matrix-multiply rate: a 2048x2048 product, best of 5, 2n^3 FLOPs.</summary>
+    public static double MatmulGflops()
+    {
+        const long n = 2048;
+        using var a = randn(n, n);
+        using var b = randn(n, n);
+        using (a.mm(b)) { }
+        double best = double.MaxValue;
+        for (int i = 0; i < 5; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            using (a.mm(b)) { }
+            best = Math.Min(best, watch.Elapsed.TotalSeconds);
+        }
+        return 2.0 * n * n * n / best / 1e9;
+    }
+}

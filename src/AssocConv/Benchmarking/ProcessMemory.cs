@@ -1,0 +1,27 @@
+namespace AssocConv.Benchmarking;
+
+/// <summary>This process's resident memory, native allocations (libtorch) included.</summary>
+public static class ProcessMemory
+{
+    /// <summary>Resident set size in bytes (from <c>/proc/self/status</c> on Linux, the working set elsewhere).</summary>
+    public static long ResidentBytes()
+    {
+        const string status = "/proc/self/status";
+        if (File.Exists(status))
+            foreach (var line in File.ReadLines(status))
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return Environment.WorkingSet;
+    }
+
+    /// <summary>Peak resident set size in bytes (<c>VmHWM</c>), or the current one where unknown.</summary>
+    public static long PeakResidentBytes()
+    {
+        const string status = "/proc/self/status";
+        if (File.Exists(status))
+            foreach (var line in File.ReadLines(status))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return ResidentBytes();
+    }
+}
