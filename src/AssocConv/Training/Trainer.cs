@@ -23,7 +23,7 @@ public sealed class Trainer
         ConfigFile = "config.json", EventsFolder = "events";
 
     private readonly string _runDirectory;
-    private readonly ModelSpec _spec;
+    private ModelSpec _spec;
     private readonly Dataset _data;
     private readonly TrainingOptions _options;
     private readonly JsonObject _extra;
@@ -58,7 +58,9 @@ public sealed class Trainer
         _model = spec.Build();
         _model.to(_device);
         (_train, _validation) = Split(data.Train, options);
-        _optimizer = optim.SGD(_model.parameters().Where(p => p.requires_grad), options.LearningRate,
+        // every parameter, frozen ones too: they get no gradient, so SGD leaves them alone, and the
+        // optimiser's state lines up the same way whether the run starts or resumes
+        _optimizer = optim.SGD(_model.parameters(), options.LearningRate,
             momentum: options.Momentum, weight_decay: options.WeightDecay);
     }
 
@@ -129,6 +131,8 @@ public sealed class Trainer
         using (no_grad()) to.Weight.copy_(from.Weight);
         to.Freeze();
         to.InvalidateKernels();
+        // recorded as frozen, so a resumed run rebuilds it frozen
+        _spec = _spec with { Options = _spec.Options with { Generator = _spec.Generator! with { Frozen = true } } };
         // a frozen weight gets no gradient, so SGD neither updates nor decays it
         _extra["generator_from"] = Path.GetFullPath(checkpointPath);
         AtomicFile.WriteText(Path.Combine(_runDirectory, ConfigFile), Config().ToJsonString(new() { WriteIndented = true }));

@@ -118,7 +118,14 @@ public sealed class TrainerTests : IDisposable
         trainer.UseGeneratorFrom(best);
         var generator = trainer.Model.modules().OfType<ConvolutionalSliceGenerator>().Single();
         using var loaded = generator.Weight.detach().clone();
-        trainer.Run();
+        using var cancel = new CancellationTokenSource();
+        trainer.Run(new Recorder(onEpoch: _ => cancel.Cancel()), cancel.Token);
+        Assert.True(generator.IsFrozen);
+        Assert.Equal(0.0, MaxAbsDifference(loaded, generator.Weight));
+        // resumed, the generator is rebuilt frozen and still untouched after the second epoch
+        var resumed = Trainer.Resume(Path.Combine(_dir, "second"), data);
+        resumed.Run();
+        generator = resumed.Model.modules().OfType<ConvolutionalSliceGenerator>().Single();
         Assert.True(generator.IsFrozen);
         Assert.Equal(0.0, MaxAbsDifference(loaded, generator.Weight));
         var (header, payload) = Checkpoint.Read(best);
