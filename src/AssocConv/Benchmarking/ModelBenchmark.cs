@@ -95,6 +95,7 @@ public static class ModelBenchmark
             associativeOptimizer.zero_grad();
             var watch = Stopwatch.StartNew();
             using (var scope = NewDisposeScope())
+            using (layers[0].Generator.GenerateTogether(layers))   // as the zoo models' forward does
             {
                 var total = layers.Select(l => l.GenerateKernel().sum()).Aggregate((a, b) => a + b);
                 total.backward();

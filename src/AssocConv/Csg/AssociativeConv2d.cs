@@ -187,7 +187,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         Interlocked.Increment(ref _kernelGenerations);
         using var scope = torch.NewDisposeScope();
         var slice = _generator.Slice;
-        var slices = _generator.call(Code);                // [NumSlices, slice elements], freed by the scope
+        // [NumSlices, slice elements]: generated with the other layers' in one multiply when the model asked for that
+        var slices = _generator.SlicesGeneratedTogether(this) ?? _generator.call(Code);
         Tensor padded = _generator.Layout switch
         {
             // all slices in order, viewed contiguously as the padded kernel (needs square slices)

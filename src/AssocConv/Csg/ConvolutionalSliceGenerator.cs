@@ -105,6 +105,43 @@ public sealed class ConvolutionalSliceGenerator : nn.Module<Tensor, Tensor>
     /// </summary>
     public void InvalidateKernels() => Interlocked.Increment(ref _version);
 
+    private Dictionary<AssociativeConv2d, Tensor>? _together;
+
+    /// <summary>
+    /// For one forward pass that needs gradients, generates the slices of all <paramref name="layers"/> that use this
+    /// generator with one matrix multiply (their codes stacked), instead of one small multiply per layer, so the
+    /// backward pass also runs once. Dispose the result when the forward pass ends; the slices belong to the
+    /// caller's dispose scope. Does nothing without gradients (evaluation uses cached kernels) or when already active.
+    /// </summary>
+    public IDisposable GenerateTogether(IReadOnlyList<AssociativeConv2d> layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        if (_together is not null || !torch.is_grad_enabled()) return NoBatch.Instance;
+        var own = layers.Where(l => ReferenceEquals(l.Generator, this)).ToList();
+        if (own.Count < 2) return NoBatch.Instance;
+        var codes = torch.cat(own.Select(l => (Tensor)l.Code).ToArray(), 0);
+        var slices = nn.functional.linear(codes, weight);
+        var parts = slices.split(own.Select(l => l.NumSlices).ToArray(), 0);
+        _together = new Dictionary<AssociativeConv2d, Tensor>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < own.Count; i++) _together[own[i]] = parts[i];
+        return new Batch(this);
+    }
+
+    /// <summary>The slices generated together for <paramref name="layer"/> in the current forward pass, or null.</summary>
+    internal Tensor? SlicesGeneratedTogether(AssociativeConv2d layer) =>
+        _together is { } batch && batch.TryGetValue(layer, out var slices) ? slices : null;
+
+    private sealed class Batch(ConvolutionalSliceGenerator generator) : IDisposable
+    {
+        public void Dispose() => generator._together = null;
+    }
+
+    private sealed class NoBatch : IDisposable
+    {
+        public static readonly NoBatch Instance = new();
+        public void Dispose() { }
+    }
+
     /// <summary>Throws unless this generator has the slice shape and code size a model asks for.</summary>
     /// <param name="requested">The model's generator options.</param>
     /// <param name="model">The model's name, for the message.</param>

@@ -141,3 +141,45 @@ public class AssociatorTests
             GeneratorOptions.Default, ConvSelect.PathMatches("nothing"))).Message);
     }
 }
+
+public class GenerateTogetherTests
+{
+    [Fact]
+    public void Generating_all_kernels_in_one_multiply_gives_the_same_outputs_and_gradients()
+    {
+        torch.manual_seed(51);
+        using var together = ModelZoo.Create("resnet20");   // its forward generates all kernels at once
+        using var separate = ModelZoo.Create("resnet20", new ModelOptions { Plain = true });
+        Associator.Associate(separate, GeneratorOptions.Default, ConvSelect.Kernel(3) is var k3 ? ConvSelect.And(ConvSelect.AllButFirst, k3) : null);
+        using (torch.no_grad())
+        {
+            var a = together.modules().OfType<AssociativeConv2d>().ToList();
+            var b = separate.modules().OfType<AssociativeConv2d>().ToList();
+            Assert.Equal(a.Count, b.Count);
+            for (int i = 0; i < a.Count; i++) b[i].Code.copy_(a[i].Code);
+            b[0].Generator.Weight.copy_(a[0].Generator.Weight);
+            var target = separate.state_dict();
+            foreach (var (name, tensor) in together.state_dict())
+                if (target.TryGetValue(name, out var t)) t.copy_(tensor);
+        }
+        together.train();
+        separate.train();
+        int callsTogether = 0, callsSeparate = 0;
+        together.modules().OfType<ConvolutionalSliceGenerator>().Single().register_forward_hook((_, _, o) => { callsTogether++; return o; });
+        separate.modules().OfType<ConvolutionalSliceGenerator>().Single().register_forward_hook((_, _, o) => { callsSeparate++; return o; });
+        using var x = torch.randn(4, 3, 16, 16);
+        using var y1 = together.call(x);
+        using var y2 = separate.call(x);
+        Assert.Equal(0, callsTogether);    // one multiply for all 18 layers, outside the per-layer path
+        Assert.Equal(18, callsSeparate);
+        Assert.True(MaxAbsDifference(y1, y2) < 1e-4);
+        using (var l1 = y1.pow(2).mean()) l1.backward();
+        using (var l2 = y2.pow(2).mean()) l2.backward();
+        var ga = together.modules().OfType<ConvolutionalSliceGenerator>().Single().Weight.grad!;
+        var gb = separate.modules().OfType<ConvolutionalSliceGenerator>().Single().Weight.grad!;
+        Assert.True(MaxAbsDifference(ga, gb) < 1e-4 * Math.Max(1, ga.abs().max().item<float>()));
+        var ca = together.modules().OfType<AssociativeConv2d>().Last().Code.grad!;
+        var cb = separate.modules().OfType<AssociativeConv2d>().Last().Code.grad!;
+        Assert.True(MaxAbsDifference(ca, cb) < 1e-4 * Math.Max(1, ca.abs().max().item<float>()));
+    }
+}
