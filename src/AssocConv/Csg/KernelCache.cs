@@ -19,4 +19,14 @@ public static class KernelCache
         }
         if (model is AssociativeConv2d self) self.InvalidateKernel();
     }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module, IReadOnlyList<AssociativeConv2d>> Layers = new();
+
+    /// <summary>
+    /// For the forward pass of <paramref name="model"/>, generates all its associative layers' kernels with one multiply
+    /// (<see cref="ConvolutionalSliceGenerator.GenerateTogether"/>); a model's forward starts with
+    /// <c>using var together = this.GenerateKernelsTogether(CSG);</c>. Nothing happens for a null generator.
+    /// </summary>
+    public static IDisposable? GenerateKernelsTogether(this nn.Module model, ConvolutionalSliceGenerator? generator) =>
+        generator?.GenerateTogether(Layers.GetValue(model, m => m.modules().OfType<AssociativeConv2d>().ToList()));
 }

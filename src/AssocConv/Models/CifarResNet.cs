@@ -70,13 +70,11 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
         return nn.Sequential(blocks);
     }
 
-    private IReadOnlyList<AssociativeConv2d>? _layers;
-
     /// <summary>Class scores <c>[batch, classes]</c> for images <c>[batch, channels, height, width]</c>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        using var together = CSG?.GenerateTogether(_layers ??= modules().OfType<AssociativeConv2d>().ToList());
+        using var together = this.GenerateKernelsTogether(CSG);
         x = nn.functional.relu(bn_1.call(conv_1_3x3.call(x)));
         x = stage_3.call(stage_2.call(stage_1.call(x)));
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);

@@ -76,13 +76,11 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
         return nn.Sequential(layers);
     }
 
-    private IReadOnlyList<AssociativeConv2d>? _layers;
-
     /// <summary>Class scores <c>[batch, classes]</c> for images <c>[batch, channels, height, width]</c>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        using var together = CSG?.GenerateTogether(_layers ??= modules().OfType<AssociativeConv2d>().ToList());
+        using var together = this.GenerateKernelsTogether(CSG);
         x = conv1.call(x);
         x = trans1.call(dense1.call(x));
         x = trans2.call(dense2.call(x));

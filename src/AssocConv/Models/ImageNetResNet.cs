@@ -92,13 +92,11 @@ public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
         ReferenceInit.ImageNetResNet(this);
     }
 
-    private IReadOnlyList<AssociativeConv2d>? _layers;
-
     /// <summary>Class scores <c>[batch, classes]</c> for images <c>[batch, channels, height, width]</c>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        using var together = CSG?.GenerateTogether(_layers ??= modules().OfType<AssociativeConv2d>().ToList());
+        using var together = this.GenerateKernelsTogether(CSG);
         x = nn.functional.relu(bn1.call(conv1.call(x)));
         x = nn.functional.max_pool2d(x, 3, 2, 1);
         x = layer4.call(layer3.call(layer2.call(layer1.call(x))));

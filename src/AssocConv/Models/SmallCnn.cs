@@ -52,13 +52,11 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    private IReadOnlyList<AssociativeConv2d>? _layers;
-
     /// <summary>Class scores <c>[batch, classes]</c> for images <c>[batch, channels, height, width]</c>.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        using var together = CSG?.GenerateTogether(_layers ??= modules().OfType<AssociativeConv2d>().ToList());
+        using var together = this.GenerateKernelsTogether(CSG);
         x = nn.functional.relu(bn1.call(conv1.call(x)));
         x = nn.functional.relu(bn2.call(conv2.call(x)));
         x = nn.functional.relu(bn3.call(conv3.call(x)));
