@@ -31,10 +31,9 @@ internal static class ExportCommand
             if (isCompact && isMaterialized) throw new UsageException("--compact and --materialized: choose one");
             if (half && !isCompact) throw new UsageException("--fp16 applies to --compact only");
             var path = result.GetValue(checkpoint)!;
-            var (header, payload) = Checkpoint.Read(path);
+            var (header, model) = Checkpoint.LoadModel(path);
+            using var _ = model;
             var spec = ModelSpec.FromJson(header["model"]!);
-            using var model = spec.Build();
-            Checkpoint.LoadInto(payload, header, model);
             var outPath = result.GetValue(output)!;
             string kind;
             if (isCompact)

@@ -27,8 +27,8 @@ internal static class PredictCommand
         {
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
-            var (header, payload) = Checkpoint.Read(result.GetValue(checkpoint)!);
-            var spec = ModelSpec.FromJson(header["model"]!);
+            var (header, model) = Checkpoint.LoadModel(result.GetValue(checkpoint)!);
+            using var _ = model;
             var data = header["data"]!;
             var classes = data["class_names"]!.AsArray().Select(c => (string)c!).ToArray();
             var normalization = new Normalization(data["mean"]!.AsArray().Select(v => (double)v!).ToArray(),
@@ -36,8 +36,6 @@ internal static class PredictCommand
             int channels = (int)data["channels"]!, height = (int)data["height"]!, width = (int)data["width"]!;
             int k = Math.Min(result.GetValue(top), classes.Length);
             if (k < 1) throw new UsageException("--top must be at least 1");
-            using var model = spec.Build();
-            Checkpoint.LoadInto(payload, header, model);
             model.to(device);
             model.eval();
             var output = new JsonArray();

@@ -10,17 +10,10 @@ namespace AssocConv.Interop;
 /// </summary>
 internal static class PickleScanner
 {
-    private static readonly HashSet<string> AllowedGlobals = new(StringComparer.Ordinal)
-    {
-        "collections.OrderedDict",
-        "torch._utils._rebuild_tensor_v2",
-        "torch._utils._rebuild_tensor",
-        "torch.FloatStorage", "torch.DoubleStorage", "torch.HalfStorage", "torch.BFloat16Storage", "torch.LongStorage",
-        "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage", "torch.ByteStorage", "torch.BoolStorage",
-        "torch.cuda.FloatStorage", "torch.cuda.DoubleStorage", "torch.cuda.HalfStorage", "torch.cuda.BFloat16Storage",
-        "torch.cuda.LongStorage", "torch.cuda.IntStorage", "torch.cuda.ShortStorage", "torch.cuda.CharStorage",
-        "torch.cuda.ByteStorage", "torch.cuda.BoolStorage",
-    };
+    private static readonly HashSet<string> AllowedGlobals = new(
+        new[] { "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor" }
+            .Concat(SafeUnpickler.StorageTypes.Keys.SelectMany(t => new[] { $"torch.{t}", $"torch.cuda.{t}" })),
+        StringComparer.Ordinal);
 
     /// <summary>Checks the pickle starting at <paramref name="start"/>; returns the offset just after its STOP opcode.</summary>
     /// <exception cref="InvalidDataException">A truncated or forged length, an unknown opcode, or a global outside the allow-list.</exception>

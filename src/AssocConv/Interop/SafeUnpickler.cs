@@ -24,7 +24,8 @@ internal sealed class SafeUnpickler : Unpickler
 
     public Dictionary<string, StorageRef> Storages { get; } = new();
 
-    private static readonly Dictionary<string, (ScalarType Type, int Size)> StorageTypes = new()
+    /// <summary>Storage classes a pickle may name (as <c>torch.X</c> or <c>torch.cuda.X</c>), with their element type and size.</summary>
+    internal static readonly Dictionary<string, (ScalarType Type, int Size)> StorageTypes = new()
     {
         ["FloatStorage"] = (ScalarType.Float32, 4),
         ["DoubleStorage"] = (ScalarType.Float64, 8),

@@ -106,6 +106,16 @@ public static class Checkpoint
         Save(path, header, writer => nn.Module.save_state_dict(writer, state), optimizer: null);
     }
 
+    /// <summary>Reads a checkpoint, rebuilds the model its header describes and loads its weights into it.</summary>
+    /// <exception cref="InvalidDataException">Not a checkpoint, truncated or altered.</exception>
+    public static (JsonObject Header, nn.Module<Tensor, Tensor> Model) LoadModel(string path)
+    {
+        var (header, payload) = Read(path);
+        var model = Models.ModelSpec.FromJson(header["model"]!).Build();
+        LoadInto(payload, header, model);
+        return (header, model);
+    }
+
     /// <summary>Loads the weights (and, when given and present, the optimiser state) of a checkpoint's payload.</summary>
     public static void LoadInto(byte[] payload, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null)
     {

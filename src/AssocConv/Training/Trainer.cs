@@ -118,9 +118,8 @@ public sealed class Trainer
     /// <exception cref="ArgumentException">This model is plain, or the generators' shapes differ.</exception>
     public void UseGeneratorFrom(string checkpointPath)
     {
-        var (header, payload) = Checkpoint.Read(checkpointPath);
-        using var source = ModelSpec.FromJson(header["model"]!).Build();
-        Checkpoint.LoadInto(payload, header, source);
+        var (_, source) = Checkpoint.LoadModel(checkpointPath);
+        using var _ = source;
         var from = source.modules().OfType<ConvolutionalSliceGenerator>().FirstOrDefault()
             ?? throw new ArgumentException($"{checkpointPath} holds a plain model: it has no generator");
         var to = _model.modules().OfType<ConvolutionalSliceGenerator>().FirstOrDefault()
