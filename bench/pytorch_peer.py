@@ -29,6 +29,7 @@ def main():
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--memory-format", choices=["contiguous", "channels-last"], default="contiguous")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -45,6 +46,10 @@ def main():
             elif p.dim() > 1:
                 torch.nn.init.kaiming_normal_(p)
     x = torch.randn(args.batch_size, 3, 32, 32)
+    if args.memory_format == "channels-last":
+        for m in models.values():
+            m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (args.batch_size,))
     optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4) for k, m in models.items()}
 
@@ -70,6 +75,7 @@ def main():
     result = {
         "framework": f"PyTorch {torch.__version__}",
         "threads": args.threads,
+        "memory_format": args.memory_format,
         "model": "resnet56",
         "train_images_per_s_plain": statistics.median(samples["plain"]),
         "train_images_per_s_associative": statistics.median(samples["associative"]),
@@ -79,7 +85,7 @@ def main():
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        print(f"PyTorch {torch.__version__}, {args.threads} threads, ResNet-56, batch {args.batch_size}: "
+        print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.memory_format}, ResNet-56, batch {args.batch_size}: "
               f"plain {result['train_images_per_s_plain']:.1f} img/s, associative {result['train_images_per_s_associative']:.1f} img/s, "
               f"associative step {result['train_step_ratio']:.3f}x the plain one")
 

@@ -20,9 +20,15 @@ internal static class BenchCommand
         var rounds = new Option<int>("--rounds") { Description = "Rounds of training steps whose resident memory is compared", DefaultValueFactory = _ => 3 };
         var roundSteps = new Option<int>("--round-steps") { Description = "Training steps per memory round", DefaultValueFactory = _ => 50 };
         var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 128 };
+        var format = CommonOptions.MemoryFormat();
+        var sweep = new Option<bool>("--sweep")
+        {
+            Description = "Instead: training images/s under every combination of threads (1 to --max-threads), memory format and oneDNN on/off, to find the fastest settings",
+        };
+        var maxThreads = new Option<int>("--max-threads") { Description = "Most threads the sweep tries", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = CommonOptions.Json();
         var command = new Command("bench", "Measure plain and associative models side by side: training and inference images/s, kernel generation, memory, data pipeline, FLOP rate");
-        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep, maxThreads, json }) command.Options.Add(o);
         data.AddTo(command);
         command.SetAction(result =>
         {
@@ -32,12 +38,25 @@ internal static class BenchCommand
             foreach (var name in names) ModelZoo.Get(name);   // unknown names fail before any work
             if (result.GetValue(repetitions) < 1 || result.GetValue(steps) < 1 || result.GetValue(rounds) < 1 || result.GetValue(roundSteps) < 1 || result.GetValue(batch) < 1)
                 throw new UsageException("--repetitions, --steps, --rounds, --round-steps and --batch-size must be at least 1");
+            var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
+            if (result.GetValue(sweep) && result.GetValue(maxThreads) < 1) throw new UsageException("--max-threads must be at least 1");
             using var dataset = data.Spec(result) is { } spec ? DataArguments.Load(spec, term) : null;
             var options = new BenchmarkOptions
             {
                 BatchSize = result.GetValue(batch), Repetitions = result.GetValue(repetitions), Steps = result.GetValue(steps),
                 MemoryRounds = result.GetValue(rounds), StepsPerRound = result.GetValue(roundSteps), Data = dataset,
+                MemoryFormat = memoryFormat,
             };
+            if (result.GetValue(sweep))
+            {
+                var settings = SettingsSweep.AllSettings(result.GetValue(maxThreads));
+                var swept = names.SelectMany(name => SettingsSweep.Run(name, options, settings, what => term.Error.WriteLine($"{name} sweep: {what}"))).ToList();
+                if (result.GetValue(json))
+                    term.Out.WriteLine(new JsonArray(swept.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
+                else
+                    term.Out.Write(Markdown(swept, options));
+                return ExitCodes.Success;
+            }
             var results = new List<ModelBenchmarkResult>();
             foreach (var name in names)
                 results.Add(ModelBenchmark.Run(name, options, what => term.Error.WriteLine($"{name}: {what}")));
@@ -62,6 +81,8 @@ internal static class BenchCommand
         ["generator"] = r.Generator,
         ["batch_size"] = o.BatchSize,
         ["repetitions"] = o.Repetitions,
+        ["memory_format"] = r.MemoryFormat.Name(),
+        ["threads"] = r.Threads,
         ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
         ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
         ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),
@@ -88,12 +109,47 @@ internal static class BenchCommand
         },
     };
 
+    internal static JsonObject ToJson(SettingResult r, BenchmarkOptions o) => new()
+    {
+        ["model"] = r.Model,
+        ["threads"] = r.Setting.Threads,
+        ["memory_format"] = r.Setting.MemoryFormat.Name(),
+        ["onednn"] = r.Setting.OneDnn,
+        ["batch_size"] = o.BatchSize,
+        ["repetitions"] = o.Repetitions,
+        ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
+        ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
+        ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),
+        ["detail"] = new JsonObject { ["train_plain"] = M(r.TrainPlain), ["train_associative"] = M(r.TrainAssociative) },
+    };
+
+    private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
+    private static string S(Measurement m) => $"{F(m.Median)} ({F(m.Min)}-{F(m.Max)})";
+
+    internal static string Markdown(IReadOnlyList<SettingResult> results, BenchmarkOptions o)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); fastest per model in bold.");
+        sb.AppendLine();
+        sb.AppendLine("| model | threads | memory format | oneDNN | train plain | train assoc. | step time assoc./plain |");
+        sb.AppendLine("|---|---:|---|---|---:|---:|---:|");
+        foreach (var group in results.GroupBy(r => r.Model))
+        {
+            var best = group.MaxBy(r => r.TrainPlain.Median + r.TrainAssociative.Median);
+            foreach (var r in group)
+            {
+                string b = ReferenceEquals(r, best) ? "**" : "";
+                sb.AppendLine($"| {r.Model} | {b}{r.Setting.Threads}{b} | {b}{r.Setting.MemoryFormat.Name()}{b} | {b}{(r.Setting.OneDnn ? "on" : "off")}{b} | " +
+                    $"{S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x |");
+            }
+        }
+        return sb.ToString();
+    }
+
     internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
     {
-        static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
-        static string S(Measurement m) => $"{F(m.Median)} ({F(m.Min)}-{F(m.Max)})";
         var sb = new StringBuilder();
-        sb.AppendLine($"Batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.");
+        sb.AppendLine($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.");
         sb.AppendLine();
         sb.AppendLine("| model | train plain | train assoc. | step time assoc./plain | infer plain | infer cached | infer materialized | cached/plain time | generation share | data pipeline | data / train | matmul GFLOP/s | train GFLOP/s (assoc.) | of matmul | peak RSS MiB | RSS growth MiB/round |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -23,6 +23,19 @@ internal static class CommonOptions
         Recursive = true,
     };
 
+    public static Option<string> MemoryFormat() => new("--memory-format")
+    {
+        Description = "How batches are laid out in memory: channels-last (faster oneDNN convolutions) or contiguous",
+        DefaultValueFactory = _ => "channels-last",
+    };
+
+    /// <summary>Reads a <see cref="MemoryFormat"/> option, as a usage error when misspelt.</summary>
+    public static AssocConv.Data.MemoryFormat ReadMemoryFormat(ParseResult result, Option<string> option)
+    {
+        try { return AssocConv.Data.MemoryFormats.Parse(result.GetValue(option)!); }
+        catch (ArgumentException e) { throw new UsageException($"{option.Name}: {e.Message}"); }
+    }
+
     public static Option<bool> Json() => new("--json")
     {
         Description = "Write exactly one JSON document to stdout; tables and messages go to stderr",

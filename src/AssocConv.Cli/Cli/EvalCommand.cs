@@ -24,15 +24,17 @@ internal static class EvalCommand
         var data = new DataArguments(required: false);
         var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
         var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 256 };
+        var format = CommonOptions.MemoryFormat();
         var json = CommonOptions.Json();
         var command = new Command("eval", "Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix, images/s");
         command.Options.Add(checkpoint);
         model.AddTo(command);
         data.AddTo(command);
-        foreach (var o in new Option[] { split, batch, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { split, batch, format, json }) command.Options.Add(o);
         command.SetAction(result =>
         {
             var device = CommonOptions.ApplyRuntime(result);
+            var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
             var term = terminal(result.GetValue(json));
             var path = result.GetValue(checkpoint)!;
             if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
@@ -74,7 +76,7 @@ internal static class EvalCommand
             load(net);
             net.to(device);
             if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");
-            var r = Evaluator.Evaluate(net, images, dataset.Normalization, result.GetValue(batch), device);
+            var r = Evaluator.Evaluate(net, images, dataset.Normalization, result.GetValue(batch), device, memoryFormat);
             Render(term.Results, spec.Describe(), which, images.ClassNames, r);
             if (result.GetValue(json))
                 term.Out.WriteLine(ToJson(path, spec, dataSpec, which, images.ClassNames, r).ToJsonString(new() { WriteIndented = true }));

@@ -26,10 +26,11 @@ internal sealed class TrainingArguments
     private readonly Option<bool> _noAugment = new("--no-augment") { Description = "No random crop and flip" };
     private readonly Option<long> _seed = new("--seed") { Description = "Seed of initialisation, split, order and augmentation", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _limit = new("--train-limit") { Description = "Train on the first N training images only (quick runs)" };
+    private readonly Option<string> _format = CommonOptions.MemoryFormat();
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _epochs, _batch, _lr, _momentum, _decay, _schedule, _milestones, _val, _noAugment, _seed, _limit })
+        foreach (var o in new Option[] { _epochs, _batch, _lr, _momentum, _decay, _schedule, _milestones, _val, _noAugment, _seed, _limit, _format })
             command.Options.Add(o);
     }
 
@@ -61,6 +62,7 @@ internal sealed class TrainingArguments
             Augment = !result.GetValue(_noAugment),
             Seed = result.GetValue(_seed),
             TrainLimit = result.GetValue(_limit),
+            MemoryFormat = CommonOptions.ReadMemoryFormat(result, _format),
         };
         try { return options.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }

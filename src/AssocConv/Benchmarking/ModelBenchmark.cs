@@ -22,6 +22,8 @@ public sealed record BenchmarkOptions
     public int StepsPerRound { get; init; } = 50;
     /// <summary>Real data to take batches and the input shape from; null for synthetic 3x32x32 batches.</summary>
     public Dataset? Data { get; init; }
+    /// <summary>How the batches are laid out in memory (channels-last by default, as training).</summary>
+    public MemoryFormat MemoryFormat { get; init; } = MemoryFormat.ChannelsLast;
 }
 
 /// <summary>What <see cref="ModelBenchmark.Run"/> measured for one model; throughputs in images per second.</summary>
@@ -31,7 +33,7 @@ public sealed record ModelBenchmarkResult(
     Measurement InferPlain, Measurement InferCached, Measurement InferMaterialized,
     Measurement GenerationShare, Measurement DataImagesPerSecond,
     double PeakRssMb, double SteadyRssMb, IReadOnlyList<double> RssAfterRoundsMb, double RssGrowthMbPerRound,
-    double MatmulGflops, double ForwardFlopsPerImage)
+    double MatmulGflops, double ForwardFlopsPerImage, MemoryFormat MemoryFormat, int Threads)
 {
     /// <summary>Effective training GFLOP/s of the associative model: 3x the forward FLOPs per image times images per second.</summary>
     public double TrainGflopsAssociative => 3 * ForwardFlopsPerImage * TrainAssociative.Median / 1e9;
@@ -52,47 +54,29 @@ public static class ModelBenchmark
     public static ModelBenchmarkResult Run(string model, BenchmarkOptions options, Action<string>? progress = null)
     {
         progress ??= _ => { };
-        var entry = ModelZoo.Get(model);
-        long c = options.Data?.Train.Channels ?? 3, h = options.Data?.Train.Height ?? 32, w = options.Data?.Train.Width ?? 32;
-        int classes = options.Data?.NumClasses ?? 10;
-        var baseOptions = new ModelOptions { InputChannels = (int)c, NumClasses = classes };
-        torch.manual_seed(1);
-        using var plain = entry.Build(baseOptions with { Plain = true });
-        using var associative = entry.Build(baseOptions);
-        using var materialized = entry.Build(baseOptions);
+        using var pair = new ModelPair(model, options);
+        var (entry, plain, associative) = (pair.Entry, pair.Plain, pair.Associative);
+        using var materialized = entry.Build(pair.Options);
         materialized.load_state_dict(associative.state_dict());
         Materializer.Materialize(materialized);
         long plainParameters = ParameterReport.Of(plain).Trainable, associativeParameters = ParameterReport.Of(associative).Trainable;
-        double flops = FlopCounter.ForwardFlopsPerImage(plain, c, h, w);
-
-        using var x = options.Data is null ? randn(options.BatchSize, c, h, w) : RealBatch(options.Data, options.BatchSize);
-        using var y = randint(0, classes, new long[] { options.BatchSize });
-        using var plainOptimizer = optim.SGD(plain.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
-        using var associativeOptimizer = optim.SGD(associative.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
-        void Step(nn.Module<Tensor, Tensor> m, optim.Optimizer o)
-        {
-            using var scope = NewDisposeScope();
-            o.zero_grad();
-            nn.functional.cross_entropy(m.call(x), y).backward();
-            o.step();
-        }
+        double flops = FlopCounter.ForwardFlopsPerImage(plain, pair.Channels, pair.Height, pair.Width);
+        using var x = SampleBatch(options, pair.Channels, pair.Height, pair.Width);
 
         progress("warming up");
-        plain.train();
-        associative.train();
-        for (int i = 0; i < 2; i++) { Step(plain, plainOptimizer); Step(associative, associativeOptimizer); }
+        for (int i = 0; i < 2; i++) { pair.TrainPlain(x); pair.TrainAssociative(x); }
         double steady = ProcessMemory.ResidentBytes() / 1048576.0;
 
         progress("training throughput");
         var (trainPlain, trainAssociative) = Interleaved(options,
-            () => Step(plain, plainOptimizer), () => Step(associative, associativeOptimizer));
+            () => pair.TrainPlain(x), () => pair.TrainAssociative(x));
 
         progress("kernel generation");
         var layers = associative.modules().OfType<AssociativeConv2d>().ToList();
         var generationSeconds = new List<double>();
         for (int r = 0; r < options.Repetitions; r++)
         {
-            associativeOptimizer.zero_grad();
+            pair.ZeroAssociativeGradients();
             var watch = Stopwatch.StartNew();
             using (var scope = NewDisposeScope())
             using (layers[0].Generator.GenerateTogether(layers))   // as the zoo models' forward does
@@ -102,7 +86,7 @@ public static class ModelBenchmark
             }
             generationSeconds.Add(watch.Elapsed.TotalSeconds);
         }
-        associativeOptimizer.zero_grad();
+        pair.ZeroAssociativeGradients();
         double stepSeconds = options.BatchSize / trainAssociative.Median;
         var share = new Measurement(generationSeconds.Select(s => s / stepSeconds).ToList());
 
@@ -124,24 +108,30 @@ public static class ModelBenchmark
         var rounds = new List<double>();
         for (int round = 0; round < options.MemoryRounds; round++)
         {
-            for (int i = 0; i < options.StepsPerRound; i++) Step(associative, associativeOptimizer);
+            for (int i = 0; i < options.StepsPerRound; i++) pair.TrainAssociative(x);
             rounds.Add(ProcessMemory.ResidentBytes() / 1048576.0);
         }
         double growth = rounds.Count > 1 ? (rounds[^1] - rounds[0]) / (rounds.Count - 1) : 0;
 
         progress("data pipeline");
-        var dataRate = DataThroughput(options, c, h, w, classes);
+        var dataRate = DataThroughput(options, pair.Channels, pair.Height, pair.Width, pair.Options.NumClasses ?? 10);
 
         progress("matrix multiply");
         double matmul = MatmulGflops();
         return new ModelBenchmarkResult(entry.Name, entry.DefaultGenerator.Describe(), plainParameters, associativeParameters,
             trainPlain, trainAssociative, inferPlain, inferCached, inferMaterialized, share, dataRate,
-            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops);
+            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops, options.MemoryFormat, get_num_threads());
     }
 
-    private static Tensor RealBatch(Dataset data, int batchSize)
+    /// <summary>One batch in <see cref="BenchmarkOptions.MemoryFormat"/>: the first of the real data's training pipeline, or synthetic.</summary>
+    internal static Tensor SampleBatch(BenchmarkOptions o, long c, long h, long w)
     {
-        var pipeline = new BatchPipeline(data.Train, data.Normalization, batchSize, shuffle: true, augment: true, seed: 1);
+        if (o.Data is null)
+        {
+            using var synthetic = randn(o.BatchSize, c, h, w);
+            return synthetic.ToMemoryFormat(o.MemoryFormat);
+        }
+        var pipeline = new BatchPipeline(o.Data.Train, o.Data.Normalization, o.BatchSize, shuffle: true, augment: true, seed: 1, format: o.MemoryFormat);
         using var batch = pipeline.Epoch(0).First();
         return batch.Images.clone();
     }
@@ -171,7 +161,7 @@ public static class ModelBenchmark
         return (new Measurement(results[0]), new Measurement(results[1]), new Measurement(results[2]));
     }
 
-    private static double Rate(BenchmarkOptions o, Action step)
+    internal static double Rate(BenchmarkOptions o, Action step)
     {
         var watch = Stopwatch.StartNew();
         for (int s = 0; s < o.Steps; s++) step();
@@ -195,7 +185,7 @@ public static class ModelBenchmark
             var rates = new List<double>();
             for (int r = 0; r < o.Repetitions; r++)
             {
-                var pipeline = new BatchPipeline(images, normalization, o.BatchSize, shuffle: true, augment: true, seed: r);
+                var pipeline = new BatchPipeline(images, normalization, o.BatchSize, shuffle: true, augment: true, seed: r, format: o.MemoryFormat);
                 long seen = 0;
                 var watch = Stopwatch.StartNew();
                 foreach (var batch in pipeline.Epoch(0).Take(20))

@@ -46,13 +46,16 @@ public sealed class BatchPipeline
     /// <summary>The seed every epoch's randomness derives from.</summary>
     public long Seed { get; }
 
+    /// <summary>How the batches' images are laid out in memory (the values do not depend on it).</summary>
+    public MemoryFormat Format { get; }
+
     /// <summary>Batches per epoch.</summary>
     public long BatchesPerEpoch => (_data.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>Creates the pipeline.</summary>
     /// <exception cref="ArgumentException">A batch size below 1, or a normalisation for another number of channels.</exception>
     public BatchPipeline(LabeledImages data, Normalization normalization, int batchSize, bool shuffle, bool augment,
-        long seed, Device? device = null)
+        long seed, Device? device = null, MemoryFormat format = MemoryFormat.Contiguous)
     {
         if (batchSize < 1) throw new ArgumentException($"batch size must be at least 1, got {batchSize}");
         if (normalization.Channels != data.Channels)
@@ -64,6 +67,7 @@ public sealed class BatchPipeline
         Shuffle = shuffle;
         Augment = augment;
         Seed = seed;
+        Format = format;
     }
 
     /// <summary>
@@ -114,7 +118,7 @@ public sealed class BatchPipeline
         var images = _data.Images.index_select(0, indices);
         var labels = _data.Labels.index_select(0, indices);
         if (Augment) images = CropAndFlip(images, generator);
-        var x = Normalize(images.to(_device));
+        var x = Normalize(images.to(_device)).ToMemoryFormat(Format);
         return new Batch(x.MoveToOuterDisposeScope(), labels.to(_device).MoveToOuterDisposeScope());
     }
 

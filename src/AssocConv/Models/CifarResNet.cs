@@ -135,9 +135,7 @@ public sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var sub = _stride == 1 ? x : x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, _stride), TensorIndex.Slice(null, null, _stride)];
         if (_outChannels == _inChannels) return sub.alias().MoveToOuterDisposeScope();
-        var shape = sub.shape.ToArray();
-        shape[1] = _outChannels - _inChannels;
-        var zeros = torch.zeros(shape, dtype: sub.dtype, device: sub.device);
-        return torch.cat(new[] { sub, zeros }, 1).MoveToOuterDisposeScope();
+        // pad rather than cat with new zeros: pad keeps the input's memory format (channels-last stays so)
+        return nn.functional.pad(sub, new long[] { 0, 0, 0, 0, 0, _outChannels - _inChannels }).MoveToOuterDisposeScope();
     }
 }

@@ -221,7 +221,7 @@ public sealed class Trainer
     {
         observer ??= new SilentObserver();
         var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
-            augment: _options.Augment, seed: _options.Seed, _device);
+            augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat);
         observer.RunStarting(_runDirectory, _spec.Describe(), _nextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
         WriteMetrics();
         using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
@@ -281,8 +281,8 @@ public sealed class Trainer
 
     private EpochMetrics FinishEpoch(int epoch, double lr)
     {
-        var validation = _validation is null ? null : Evaluator.Evaluate(_model, _validation, _data.Normalization, device: _device);
-        var test = Evaluator.Evaluate(_model, _data.Test, _data.Normalization, device: _device);
+        var validation = _validation is null ? null : Evaluator.Evaluate(_model, _validation, _data.Normalization, device: _device, format: _options.MemoryFormat);
+        var test = Evaluator.Evaluate(_model, _data.Test, _data.Normalization, device: _device, format: _options.MemoryFormat);
         var metrics = new EpochMetrics(epoch + 1, lr, _partialLoss / _partialSeen, 100.0 * _partialCorrect / _partialSeen,
             validation?.Loss ?? double.NaN, validation?.Accuracy ?? double.NaN, test.Loss, test.Accuracy,
             _partialSeconds, _partialSeen / Math.Max(_partialSeconds, 1e-9));

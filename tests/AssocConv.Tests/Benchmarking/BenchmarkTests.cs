@@ -1,5 +1,7 @@
 using System.Text.Json;
 using AssocConv.Benchmarking;
+using AssocConv.Data;
+using TorchSharp;
 using AssocConv.Models;
 
 namespace AssocConv.Tests.Benchmarking;
@@ -49,5 +51,67 @@ public class BenchmarkTests
         Assert.InRange(r.GetProperty("generation_share").GetDouble(), 0.0, 1.0);
         Assert.Equal(2, r.GetProperty("detail").GetProperty("train_plain").GetProperty("samples").GetArrayLength());
         Assert.Contains("small-cnn: training throughput", stderr);
+        Assert.Equal("channels-last", r.GetProperty("memory_format").GetString());
+    }
+
+    [Fact]
+    public void The_onednn_switch_reaches_libtorch_and_changes_which_kernels_run()
+    {
+        Assert.True(OneDnn.IsAvailable, "libtorch_cpu 2.10 exports at::globalContext and setUserEnabledMkldnn on Linux");
+        bool before = OneDnn.Enabled;
+        Assert.True(before);   // libtorch's default
+        using var x = torch.randn(2, 8, 6, 6).ToMemoryFormat(MemoryFormat.ChannelsLast);
+        using var w = torch.randn(4, 8, 3, 3);
+        try
+        {
+            using var withOneDnn = torch.nn.functional.conv2d(x, w, padding: new long[] { 1, 1 });
+            OneDnn.Enabled = false;
+            Assert.False(OneDnn.Enabled);
+            using var without = torch.nn.functional.conv2d(x, w, padding: new long[] { 1, 1 });
+            Assert.True(TestSupport.MaxAbsDifference(withOneDnn, without) < 1e-4);
+        }
+        finally
+        {
+            OneDnn.Enabled = before;
+        }
+        Assert.True(OneDnn.Enabled);
+    }
+
+    [Fact]
+    public void The_sweep_times_every_setting_and_restores_threads_and_onednn()
+    {
+        int threads = torch.get_num_threads();
+        var settings = SettingsSweep.AllSettings(2);
+        Assert.Equal(8, settings.Count);   // 2 thread counts x 2 formats x oneDNN on/off
+        Assert.Equal("1 thread, contiguous, oneDNN on", settings[0].ToString());
+        var chosen = new[] { new RuntimeSetting(1, MemoryFormat.ChannelsLast, true), new RuntimeSetting(1, MemoryFormat.Contiguous, false) };
+        var results = SettingsSweep.Run("small-cnn", new BenchmarkOptions { BatchSize = 8, Repetitions = 2, Steps = 1 }, chosen);
+        Assert.Equal(chosen, results.Select(r => r.Setting));
+        Assert.All(results, r =>
+        {
+            Assert.Equal(2, r.TrainPlain.Samples.Count);
+            Assert.All(r.TrainPlain.Samples.Concat(r.TrainAssociative.Samples), v => Assert.True(v > 0));
+        });
+        Assert.Equal(threads, torch.get_num_threads());
+        Assert.True(OneDnn.Enabled);
+        Assert.Throws<ArgumentException>(() => SettingsSweep.AllSettings(0));
+    }
+
+    [Fact]
+    public void Bench_sweep_json_names_each_setting()
+    {
+        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--max-threads", "1",
+            "--repetitions", "1", "--steps", "1", "--batch-size", "8", "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var rows = doc.RootElement.EnumerateArray().ToList();
+        Assert.Equal(4, rows.Count);
+        Assert.Equal(new[] { "contiguous", "contiguous", "channels-last", "channels-last" }, rows.Select(r => r.GetProperty("memory_format").GetString()));
+        Assert.Equal(new[] { true, false, true, false }, rows.Select(r => r.GetProperty("onednn").GetBoolean()));
+        Assert.All(rows, r => Assert.True(r.GetProperty("train_images_per_s_associative").GetDouble() > 0));
+
+        var (bad, _, error) = TestSupport.RunCli("bench", "--models", "small-cnn", "--memory-format", "nwhc");
+        Assert.Equal(2, bad);
+        Assert.Contains("--memory-format", error);
     }
 }

@@ -35,6 +35,7 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(1, config.RootElement.GetProperty("model").GetProperty("input_channels").GetInt32());
         Assert.Equal(500, config.RootElement.GetProperty("split").GetProperty("train").GetInt64());
         Assert.Equal(200, config.RootElement.GetProperty("split").GetProperty("validation").GetInt64());
+        Assert.Equal("channels-last", config.RootElement.GetProperty("training").GetProperty("memory_format").GetString());
 
         (code, stdout, stderr) = Run("eval", "--checkpoint", Path.Combine(run, "best.ckpt"), "--json");
         Assert.True(code == 0, stderr);
@@ -111,6 +112,7 @@ public sealed class TrainCliTests : IDisposable
     [InlineData("no checkpoint to resume", "train", "--resume", "/nonexistent-run")]
     [InlineData("--binary-generator: a plain model", "train", "--model", "small-cnn", "--plain", "--binary-generator", "--data", "sample", "--out", "x")]
     [InlineData("no checkpoint at", "eval", "--checkpoint", "/nonexistent.ckpt")]
+    [InlineData("--memory-format: unknown memory format 'nhcw'", "train", "--model", "small-cnn", "--data", "sample", "--out", "x", "--memory-format", "nhcw")]
     [InlineData("cannot be downloaded", "data", "download", "sample")]
     public void Mistakes_are_one_line_and_exit_2(string message, params string[] args)
     {

@@ -1,0 +1,102 @@
+using AssocConv.Data;
+using AssocConv.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace AssocConv.Benchmarking;
+
+/// <summary>One runtime setting the sweep tries: CPU threads, the batches' memory format, libtorch's oneDNN kernels.</summary>
+public sealed record RuntimeSetting(int Threads, MemoryFormat MemoryFormat, bool OneDnn)
+{
+    /// <summary>For tables: <c>2 threads, channels-last, oneDNN on</c>.</summary>
+    public override string ToString() =>
+        $"{Threads} thread{(Threads == 1 ? "" : "s")}, {MemoryFormat.Name()}, oneDNN {(OneDnn ? "on" : "off")}";
+}
+
+/// <summary>Training throughput of one model's plain and associative variants under one setting.</summary>
+public sealed record SettingResult(string Model, RuntimeSetting Setting, Measurement TrainPlain, Measurement TrainAssociative);
+
+/// <summary>
+/// Finds the fastest runtime settings: times the same plain and associative training steps under every
+/// combination of threads, memory format and oneDNN, interleaved (each repetition visits every setting, the
+/// order rotating), so that the settings are compared under the same conditions.
+/// </summary>
+public static class SettingsSweep
+{
+    /// <summary>Every combination of 1..<paramref name="maxThreads"/> threads, both memory formats and oneDNN on/off (when the switch is reachable).</summary>
+    public static IReadOnlyList<RuntimeSetting> AllSettings(int maxThreads)
+    {
+        if (maxThreads < 1) throw new ArgumentException($"threads must be at least 1, got {maxThreads}");
+        var oneDnn = OneDnn.IsAvailable ? new[] { true, false } : new[] { true };
+        return (from t in Enumerable.Range(1, maxThreads)
+                from f in new[] { MemoryFormat.Contiguous, MemoryFormat.ChannelsLast }
+                from d in oneDnn
+                select new RuntimeSetting(t, f, d)).ToList();
+    }
+
+    /// <summary>
+    /// Training images/s of <paramref name="model"/> (plain and associative) under each of <paramref name="settings"/>.
+    /// Threads and oneDNN are process-wide; both are restored afterwards.
+    /// </summary>
+    public static IReadOnlyList<SettingResult> Run(string model, BenchmarkOptions options, IReadOnlyList<RuntimeSetting> settings,
+        Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Count == 0) throw new ArgumentException("no settings to sweep");
+        if (settings.Any(s => !s.OneDnn) && !OneDnn.IsAvailable)
+            throw new PlatformNotSupportedException("oneDNN cannot be switched off from this process");
+        progress ??= _ => { };
+        using var pair = new ModelPair(model, options);
+        var batches = new Dictionary<MemoryFormat, Tensor>();
+        foreach (var format in settings.Select(s => s.MemoryFormat).Distinct())
+            batches[format] = ModelBenchmark.SampleBatch(options with { MemoryFormat = format }, pair.Channels, pair.Height, pair.Width);
+
+        int threadsBefore = get_num_threads();
+        bool? oneDnnBefore = OneDnn.IsAvailable ? OneDnn.Enabled : null;
+        var samples = settings.Select(_ => (Plain: new List<double>(), Associative: new List<double>())).ToArray();
+        try
+        {
+            void Apply(RuntimeSetting s)
+            {
+                set_num_threads(s.Threads);
+                if (OneDnn.IsAvailable) OneDnn.Enabled = s.OneDnn;
+            }
+
+            progress("warming up");
+            foreach (var s in settings)
+            {
+                Apply(s);
+                pair.TrainPlain(batches[s.MemoryFormat]);
+                pair.TrainAssociative(batches[s.MemoryFormat]);
+            }
+            for (int r = 0; r < options.Repetitions; r++)
+            {
+                progress($"repetition {r + 1} of {options.Repetitions}");
+                for (int k = 0; k < settings.Count; k++)
+                {
+                    int i = (k + r) % settings.Count;   // rotate who goes first
+                    var s = settings[i];
+                    Apply(s);
+                    var x = batches[s.MemoryFormat];
+                    if (r % 2 == 0)
+                    {
+                        samples[i].Plain.Add(ModelBenchmark.Rate(options, () => pair.TrainPlain(x)));
+                        samples[i].Associative.Add(ModelBenchmark.Rate(options, () => pair.TrainAssociative(x)));
+                    }
+                    else
+                    {
+                        samples[i].Associative.Add(ModelBenchmark.Rate(options, () => pair.TrainAssociative(x)));
+                        samples[i].Plain.Add(ModelBenchmark.Rate(options, () => pair.TrainPlain(x)));
+                    }
+                }
+            }
+        }
+        finally
+        {
+            set_num_threads(threadsBefore);
+            if (oneDnnBefore is { } enabled) OneDnn.Enabled = enabled;
+            foreach (var b in batches.Values) b.Dispose();
+        }
+        return settings.Select((s, i) => new SettingResult(pair.Entry.Name, s, new Measurement(samples[i].Plain), new Measurement(samples[i].Associative))).ToList();
+    }
+}

@@ -1,0 +1,88 @@
+using AssocConv.Data;
+using AssocConv.Models;
+using TorchSharp;
+using static AssocConv.Tests.TestSupport;
+using static TorchSharp.torch;
+
+namespace AssocConv.Tests.Models;
+
+/// <summary>Every zoo model computes the same thing whichever memory format its input has.</summary>
+public class ChannelsLastTests
+{
+    public static TheoryData<string, int, bool> Cases => new()
+    {
+        { "small-cnn", 32, false }, { "resnet20", 32, false }, { "resnet20", 32, true }, { "densenet-bc-40-12", 32, false },
+        { "mobilenetv2", 32, false }, { "shufflenetv2", 32, false }, { "imagenet-resnet18", 64, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Outputs_and_gradients_equal_the_contiguous_ones(string name, int size, bool plain)
+    {
+        torch.manual_seed(11);
+        using var model = ModelZoo.Create(name, new ModelOptions { Plain = plain });
+        model.train();
+        using var x = randn(4, 3, size, size);
+        using var cl = x.ToMemoryFormat(MemoryFormat.ChannelsLast);
+
+        // float32, where oneDNN runs: the logits agree to rounding
+        var (logits, _) = Run(model, x);
+        var (logitsCl, _) = Run(model, cl);
+        double scale = logits.abs().max().item<float>();
+        Assert.True(MaxAbsDifference(logits, logitsCl) <= 1e-4 * scale, $"{name}: logits differ by {MaxAbsDifference(logits, logitsCl)} (scale {scale})");
+
+        // float64: every operation of the network (shortcuts, concatenations, shuffles) computes exactly the
+        // same function in either format, gradients included (in float32, batch norm over 4 images amplifies
+        // rounding too much for a sharp comparison)
+        model.to(float64);
+        using var x64 = x.to(float64);
+        using var cl64 = x64.ToMemoryFormat(MemoryFormat.ChannelsLast);
+        Assert.True(cl64.IsChannelsLast());
+        var (logits64, grads) = Run(model, x64);
+        var (logits64Cl, gradsCl) = Run(model, cl64);
+        Assert.True(MaxAbsDifference(logits64, logits64Cl) <= 1e-10 * logits64.abs().max().item<double>());
+        Assert.NotEmpty(grads);
+        foreach (var (key, g) in grads)
+        {
+            double gScale = g.abs().max().item<double>();
+            double difference = MaxAbsDifference(g, gradsCl[key]);
+            Assert.True(difference <= 1e-9 * gScale + 1e-14, $"{name}: gradient of {key} differs by {difference} (scale {gScale})");
+        }
+    }
+
+    private static (Tensor Logits, Dictionary<string, Tensor> Grads) Run(nn.Module<Tensor, Tensor> model, Tensor x)
+    {
+        model.zero_grad();
+        var logits = model.call(x);
+        logits.square().sum().backward();
+        var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
+            .ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        return (logits.detach(), grads);
+    }
+
+    [Fact]
+    public void A_channels_last_input_keeps_every_activation_of_a_resnet_channels_last()
+    {
+        // the option-A shortcut appends zero channels; done with a new contiguous zero tensor and cat, it would
+        // turn the rest of the network back to NCHW (slower convolutions). Every 4-d output must stay NHWC.
+        using var model = ModelZoo.Create("resnet20");
+        var outputs = new List<(string Name, bool ChannelsLast)>();
+        var hooks = new List<Action>();
+        foreach (var (name, module) in model.named_modules())
+            if (module is nn.Module<Tensor, Tensor> m && name.Length > 0)
+            {
+                var hook = m.register_forward_hook((_, _, output) =>
+                {
+                    if (output.ndim == 4) outputs.Add((name, output.IsChannelsLast()));
+                    return output;
+                });
+                hooks.Add(hook.remove);
+            }
+        using var x = randn(2, 3, 32, 32).ToMemoryFormat(MemoryFormat.ChannelsLast);
+        using (no_grad()) model.call(x).Dispose();
+        foreach (var remove in hooks) remove();
+        Assert.Contains(outputs, o => o.Name.Contains("downsample", StringComparison.Ordinal) || o.Name.Contains("shortcut", StringComparison.Ordinal));
+        Assert.True(outputs.Count > 50);
+        Assert.All(outputs, o => Assert.True(o.ChannelsLast, $"{o.Name} returned NCHW"));
+    }
+}
