@@ -4,7 +4,8 @@
 (medians of interleaved repetitions), with Debian's python3-torch (PyTorch 1.13, CPU).
 The models are the reference architectures of tools/make_reference_outputs.py.
 
-    /usr/bin/python3 bench/pytorch_peer.py [--threads 2] [--repetitions 5] [--steps 3] [--json]
+    /usr/bin/python3 bench/pytorch_peer.py [--threads 2] [--repetitions 5] [--steps 3] [--memory-format channels-last] [--json]
+    /usr/bin/python3 bench/pytorch_peer.py --layers     # the 3x3 convolutions of bench/AssocConv.Benchmarks' ConvolutionBenchmark
 """
 import argparse
 import importlib.util
@@ -30,9 +31,12 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--memory-format", choices=["contiguous", "channels-last"], default="contiguous")
+    parser.add_argument("--layers", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.layers:
+        return layers(args)
     torch.manual_seed(1)
     models = {
         "plain": reference.CifarResNet(56),
@@ -88,6 +92,37 @@ def main():
         print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.memory_format}, ResNet-56, batch {args.batch_size}: "
               f"plain {result['train_images_per_s_plain']:.1f} img/s, associative {result['train_images_per_s_associative']:.1f} img/s, "
               f"associative step {result['train_step_ratio']:.3f}x the plain one")
+
+
+def layers(args):
+    """One 3x3 convolution per CIFAR ResNet stage, batch 128, forward and both gradients: median ms and GFLOP/s."""
+    rows = []
+    for channels in (16, 32, 64):
+        size = 32 * 16 // channels
+        for memory_format in ("contiguous", "channels-last"):
+            x = torch.randn(args.batch_size, channels, size, size)
+            if memory_format == "channels-last":
+                x = x.contiguous(memory_format=torch.channels_last)
+            x.requires_grad_(True)
+            w = torch.randn(channels, channels, 3, 3, requires_grad=True)
+            times = []
+            for r in range(3 + 20):
+                start = time.perf_counter()
+                y = F.conv2d(x, w, padding=1)
+                y.backward(torch.ones_like(y))
+                x.grad = None
+                w.grad = None
+                if r >= 3:
+                    times.append(time.perf_counter() - start)
+            seconds = statistics.median(times)
+            flops = 3 * 2 * args.batch_size * channels * channels * 9 * size * size
+            rows.append({"channels": channels, "size": size, "memory_format": memory_format,
+                         "ms": round(seconds * 1e3, 3), "gflops": round(flops / seconds / 1e9, 1)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"{r['channels']} channels at {r['size']}x{r['size']}, {r['memory_format']}: {r['ms']} ms, {r['gflops']} GFLOP/s")
 
 
 if __name__ == "__main__":

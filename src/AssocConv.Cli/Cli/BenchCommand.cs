@@ -99,6 +99,7 @@ internal static class BenchCommand
         ["steady_rss_mb"] = Math.Round(r.SteadyRssMb, 1),
         ["rss_after_rounds_mb"] = new JsonArray(r.RssAfterRoundsMb.Select(v => (JsonNode)Math.Round(v, 1)).ToArray()),
         ["rss_growth_mb_per_round"] = Math.Round(r.RssGrowthMbPerRound, 2),
+        ["page_faults_per_step"] = double.IsNaN(r.PageFaultsPerStep) ? null : Math.Round(r.PageFaultsPerStep, 1),
         ["parameters_plain"] = r.ParametersPlain,
         ["parameters_associative"] = r.ParametersAssociative,
         ["detail"] = new JsonObject
@@ -151,14 +152,14 @@ internal static class BenchCommand
         var sb = new StringBuilder();
         sb.AppendLine($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.");
         sb.AppendLine();
-        sb.AppendLine("| model | train plain | train assoc. | step time assoc./plain | infer plain | infer cached | infer materialized | cached/plain time | generation share | data pipeline | data / train | matmul GFLOP/s | train GFLOP/s (assoc.) | of matmul | peak RSS MiB | RSS growth MiB/round |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| model | train plain | train assoc. | step time assoc./plain | infer plain | infer cached | infer materialized | cached/plain time | generation share | data pipeline | data / train | matmul GFLOP/s | train GFLOP/s (assoc.) | of matmul | peak RSS MiB | RSS growth MiB/round | page faults/step |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
             sb.AppendLine($"| {r.Model} | {S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x | " +
                 $"{S(r.InferPlain)} | {S(r.InferCached)} | {S(r.InferMaterialized)} | {F(r.InferPlain.Median / r.InferCached.Median, "F3")}x | " +
                 $"{F(100 * r.GenerationShare.Median, "F1")}% | {F(r.DataImagesPerSecond.Median)} | {F(r.DataImagesPerSecond.Median / r.TrainAssociative.Median, "F1")}x | " +
                 $"{F(r.MatmulGflops, "F1")} | {F(r.TrainGflopsAssociative, "F1")} | {F(100 * r.TrainGflopsAssociative / r.MatmulGflops, "F0")}% | " +
-                $"{F(r.PeakRssMb)} | {F(r.RssGrowthMbPerRound, "F1")} |");
+                $"{F(r.PeakRssMb)} | {F(r.RssGrowthMbPerRound, "F1")} | {F(r.PageFaultsPerStep)} |");
         return sb.ToString();
     }
 }

@@ -41,9 +41,10 @@ internal static class CommonOptions
         Description = "Write exactly one JSON document to stdout; tables and messages go to stderr",
     };
 
-    /// <summary>Applies --threads and checks --device; returns the device to use.</summary>
+    /// <summary>Applies --threads, keeps freed tensor memory for reuse (see GlibcMalloc) and checks --device; returns the device to use.</summary>
     public static torch.Device ApplyRuntime(ParseResult result)
     {
+        AssocConv.Native.GlibcMalloc.KeepFreedMemory();
         int threads = result.GetValue<int>(ThreadsName);
         if (threads < 0) throw new UsageException($"--threads must be 0 or more, got {threads}");
         if (threads > 0) torch.set_num_threads(threads);

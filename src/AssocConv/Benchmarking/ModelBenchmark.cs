@@ -33,7 +33,7 @@ public sealed record ModelBenchmarkResult(
     Measurement InferPlain, Measurement InferCached, Measurement InferMaterialized,
     Measurement GenerationShare, Measurement DataImagesPerSecond,
     double PeakRssMb, double SteadyRssMb, IReadOnlyList<double> RssAfterRoundsMb, double RssGrowthMbPerRound,
-    double MatmulGflops, double ForwardFlopsPerImage, MemoryFormat MemoryFormat, int Threads)
+    double MatmulGflops, double ForwardFlopsPerImage, MemoryFormat MemoryFormat, int Threads, double PageFaultsPerStep)
 {
     /// <summary>Effective training GFLOP/s of the associative model: 3x the forward FLOPs per image times images per second.</summary>
     public double TrainGflopsAssociative => 3 * ForwardFlopsPerImage * TrainAssociative.Median / 1e9;
@@ -106,12 +106,15 @@ public static class ModelBenchmark
         progress("resident memory over training rounds");
         associative.train();
         var rounds = new List<double>();
+        long faultsBefore = ProcessMemory.MinorPageFaults();
         for (int round = 0; round < options.MemoryRounds; round++)
         {
             for (int i = 0; i < options.StepsPerRound; i++) pair.TrainAssociative(x);
             rounds.Add(ProcessMemory.ResidentBytes() / 1048576.0);
         }
         double growth = rounds.Count > 1 ? (rounds[^1] - rounds[0]) / (rounds.Count - 1) : 0;
+        double faultsPerStep = faultsBefore < 0 ? double.NaN
+            : (ProcessMemory.MinorPageFaults() - faultsBefore) / (double)(options.MemoryRounds * options.StepsPerRound);
 
         progress("data pipeline");
         var dataRate = DataThroughput(options, pair.Channels, pair.Height, pair.Width, pair.Options.NumClasses ?? 10);
@@ -120,7 +123,7 @@ public static class ModelBenchmark
         double matmul = MatmulGflops();
         return new ModelBenchmarkResult(entry.Name, entry.DefaultGenerator.Describe(), plainParameters, associativeParameters,
             trainPlain, trainAssociative, inferPlain, inferCached, inferMaterialized, share, dataRate,
-            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops, options.MemoryFormat, get_num_threads());
+            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops, options.MemoryFormat, get_num_threads(), faultsPerStep);
     }
 
     /// <summary>One batch in <see cref="BenchmarkOptions.MemoryFormat"/>: the first of the real data's training pipeline, or synthetic.</summary>

@@ -24,4 +24,18 @@ public static class ProcessMemory
                     return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         return ResidentBytes();
     }
+
+    /// <summary>
+    /// Minor page faults of this process so far (<c>/proc/self/stat</c>; -1 where unknown): each is a page the
+    /// kernel had to map, and zero, on first touch; memory reused from the heap causes none.
+    /// </summary>
+    public static long MinorPageFaults()
+    {
+        const string stat = "/proc/self/stat";
+        if (!File.Exists(stat)) return -1;
+        var text = File.ReadAllText(stat);
+        // fields after the command name (which may hold spaces) in parentheses: state, ppid, ... minflt is the 8th
+        var fields = text[(text.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7], System.Globalization.CultureInfo.InvariantCulture);
+    }
 }

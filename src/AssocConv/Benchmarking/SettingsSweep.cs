@@ -1,4 +1,5 @@
 using AssocConv.Data;
+using AssocConv.Native;
 using AssocConv.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using AssocConv.Benchmarking;
 using AssocConv.Data;
+using AssocConv.Native;
 using TorchSharp;
 using AssocConv.Models;
 

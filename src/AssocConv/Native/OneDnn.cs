@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using TorchSharp;
 
-namespace AssocConv.Benchmarking;
+namespace AssocConv.Native;
 
 /// <summary>
 /// libtorch's switch for its oneDNN (MKL-DNN) CPU kernels, PyTorch's <c>torch.backends.mkldnn.enabled</c>, which

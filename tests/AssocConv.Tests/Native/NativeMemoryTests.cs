@@ -4,7 +4,7 @@ using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace AssocConv.Tests.Csg;
+namespace AssocConv.Tests.Native;
 
 public class NativeMemoryTests(ITestOutputHelper output)
 {
