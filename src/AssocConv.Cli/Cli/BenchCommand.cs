@@ -127,13 +127,19 @@ internal static class BenchCommand
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
     private static string S(Measurement m) => $"{F(m.Median)} ({F(m.Min)}-{F(m.Max)})";
 
+    /// <summary>A caption, a blank line and a Markdown table header; columns after <paramref name="leftColumns"/> align right.</summary>
+    private static StringBuilder Table(string caption, int leftColumns, params string[] columns)
+    {
+        var sb = new StringBuilder().AppendLine(caption).AppendLine();
+        sb.AppendLine($"| {string.Join(" | ", columns)} |");
+        sb.AppendLine($"|{string.Join("|", columns.Select((_, i) => i < leftColumns ? "---" : "---:"))}|");
+        return sb;
+    }
+
     internal static string Markdown(IReadOnlyList<SettingResult> results, BenchmarkOptions o)
     {
-        var sb = new StringBuilder();
-        sb.AppendLine($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); fastest per model in bold.");
-        sb.AppendLine();
-        sb.AppendLine("| model | threads | memory format | oneDNN | train plain | train assoc. | step time assoc./plain |");
-        sb.AppendLine("|---|---:|---|---|---:|---:|---:|");
+        var sb = Table($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); fastest per model in bold.",
+            4, "model", "threads", "memory format", "oneDNN", "train plain", "train assoc.", "step time assoc./plain");
         foreach (var group in results.GroupBy(r => r.Model))
         {
             var best = group.MaxBy(r => r.TrainPlain.Median + r.TrainAssociative.Median);
@@ -149,11 +155,9 @@ internal static class BenchCommand
 
     internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
     {
-        var sb = new StringBuilder();
-        sb.AppendLine($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.");
-        sb.AppendLine();
-        sb.AppendLine("| model | train plain | train assoc. | step time assoc./plain | infer plain | infer cached | infer materialized | cached/plain time | generation share | data pipeline | data / train | matmul GFLOP/s | train GFLOP/s (assoc.) | of matmul | peak RSS MiB | RSS growth MiB/round | page faults/step |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
+            1, "model", "train plain", "train assoc.", "step time assoc./plain", "infer plain", "infer cached", "infer materialized", "cached/plain time",
+            "generation share", "data pipeline", "data / train", "matmul GFLOP/s", "train GFLOP/s (assoc.)", "of matmul", "peak RSS MiB", "RSS growth MiB/round", "page faults/step");
         foreach (var r in results)
             sb.AppendLine($"| {r.Model} | {S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x | " +
                 $"{S(r.InferPlain)} | {S(r.InferCached)} | {S(r.InferMaterialized)} | {F(r.InferPlain.Median / r.InferCached.Median, "F3")}x | " +
