@@ -23,7 +23,7 @@ internal static class BenchCommand
         var format = CommonOptions.MemoryFormat();
         var sweep = new Option<bool>("--sweep")
         {
-            Description = "Instead: training images/s under every combination of threads (1 to --max-threads), memory format and oneDNN on/off, to find the fastest settings",
+            Description = "Instead: training images/s under every combination of threads (1 to --max-threads), both memory formats (whatever --memory-format says) and oneDNN on/off, to find the fastest settings",
         };
         var maxThreads = new Option<int>("--max-threads") { Description = "Most threads the sweep tries", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = CommonOptions.Json();
