@@ -38,15 +38,6 @@ internal static class TestSupport
         int code = AssocConv.Cli.CliApp.Run(args, output, error);
         return (code, output.ToString(), error.ToString());
     }
-
-    /// <summary>Resident set size of this process in bytes, from /proc/self/status.</summary>
-    public static long ResidentBytes()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        throw new InvalidOperationException("VmRSS not found");
-    }
 }
 
 /// <summary>A fact that needs a file or folder of <c>../shared</c>; skipped, saying so, on a clone without it.</summary>

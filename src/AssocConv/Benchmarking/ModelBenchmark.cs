@@ -145,10 +145,23 @@ public static class ModelBenchmark
         var (ra, rb) = (new List<double>(), new List<double>());
         for (int r = 0; r < o.Repetitions; r++)
         {
-            if (r % 2 == 0) { ra.Add(Rate(o, a)); rb.Add(Rate(o, b)); }
-            else { rb.Add(Rate(o, b)); ra.Add(Rate(o, a)); }
+            var (x, y) = RatePair(o, a, b, aFirst: r % 2 == 0);
+            ra.Add(x);
+            rb.Add(y);
         }
         return (new Measurement(ra), new Measurement(rb));
+    }
+
+    /// <summary>The rates of <paramref name="a"/> and <paramref name="b"/>, timed one after the other in the order given.</summary>
+    internal static (double A, double B) RatePair(BenchmarkOptions o, Action a, Action b, bool aFirst)
+    {
+        if (aFirst)
+        {
+            double ra = Rate(o, a);
+            return (ra, Rate(o, b));
+        }
+        double rb = Rate(o, b);
+        return (Rate(o, a), rb);
     }
 
     private static (Measurement, Measurement, Measurement) Interleaved3(BenchmarkOptions o, Action a, Action b, Action c)
@@ -164,7 +177,7 @@ public static class ModelBenchmark
         return (new Measurement(results[0]), new Measurement(results[1]), new Measurement(results[2]));
     }
 
-    internal static double Rate(BenchmarkOptions o, Action step)
+    private static double Rate(BenchmarkOptions o, Action step)
     {
         var watch = Stopwatch.StartNew();
         for (int s = 0; s < o.Steps; s++) step();

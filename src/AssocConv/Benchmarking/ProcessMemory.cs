@@ -4,25 +4,20 @@ namespace AssocConv.Benchmarking;
 public static class ProcessMemory
 {
     /// <summary>Resident set size in bytes (from <c>/proc/self/status</c> on Linux, the working set elsewhere).</summary>
-    public static long ResidentBytes()
-    {
-        const string status = "/proc/self/status";
-        if (File.Exists(status))
-            foreach (var line in File.ReadLines(status))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return Environment.WorkingSet;
-    }
+    public static long ResidentBytes() => StatusBytes("VmRSS:") ?? Environment.WorkingSet;
 
     /// <summary>Peak resident set size in bytes (<c>VmHWM</c>), or the current one where unknown.</summary>
-    public static long PeakResidentBytes()
+    public static long PeakResidentBytes() => StatusBytes("VmHWM:") ?? ResidentBytes();
+
+    /// <summary>A <c>/proc/self/status</c> line such as <c>VmRSS:  1234 kB</c>, in bytes; null without that file or line.</summary>
+    private static long? StatusBytes(string key)
     {
         const string status = "/proc/self/status";
-        if (File.Exists(status))
-            foreach (var line in File.ReadLines(status))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return ResidentBytes();
+        if (!File.Exists(status)) return null;
+        foreach (var line in File.ReadLines(status))
+            if (line.StartsWith(key, StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return null;
     }
 
     /// <summary>

@@ -79,16 +79,10 @@ public static class SettingsSweep
                     var s = settings[i];
                     Apply(s);
                     var x = batches[s.MemoryFormat];
-                    if (r % 2 == 0)
-                    {
-                        samples[i].Plain.Add(ModelBenchmark.Rate(options, () => pair.TrainPlain(x)));
-                        samples[i].Associative.Add(ModelBenchmark.Rate(options, () => pair.TrainAssociative(x)));
-                    }
-                    else
-                    {
-                        samples[i].Associative.Add(ModelBenchmark.Rate(options, () => pair.TrainAssociative(x)));
-                        samples[i].Plain.Add(ModelBenchmark.Rate(options, () => pair.TrainPlain(x)));
-                    }
+                    var (plainRate, associativeRate) = ModelBenchmark.RatePair(options,
+                        () => pair.TrainPlain(x), () => pair.TrainAssociative(x), aFirst: r % 2 == 0);
+                    samples[i].Plain.Add(plainRate);
+                    samples[i].Associative.Add(associativeRate);
                 }
             }
         }

@@ -104,7 +104,8 @@ public sealed class BatchPipeline
         var images = _data.Images.index_select(0, indices);
         var labels = _data.Labels.index_select(0, indices);
         if (Augment) images = CropAndFlip(images, generator);
-        var x = Normalize(images.to(_device)).ToMemoryFormat(Format);
+        // laid out while still bytes (a quarter of the float copy); normalising keeps the layout
+        var x = Normalize(images.to(_device).ToMemoryFormat(Format));
         return new Batch(x.MoveToOuterDisposeScope(), labels.to(_device).MoveToOuterDisposeScope());
     }
 

@@ -133,6 +133,15 @@ public sealed class TrainCliTests : IDisposable
         return p;
     }
 
+    /// <summary>Waits (up to 2 minutes) until the run's metrics.csv holds its first epoch, or the process has ended.</summary>
+    private static void WaitForFirstEpoch(Process p, string run)
+    {
+        var metrics = Path.Combine(run, "metrics.csv");
+        var watch = Stopwatch.StartNew();
+        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
+            Thread.Sleep(20);
+    }
+
     private static string[] Numbers(string metricsCsv) =>
         File.ReadAllLines(metricsCsv).Skip(1).Select(l => string.Join(',', l.Split(',')[..8])).ToArray();   // all but time columns
 
@@ -143,10 +152,7 @@ public sealed class TrainCliTests : IDisposable
         var killed = Path.Combine(_dir, "killed");
         using (var p = Start($"{args} --out \"{killed}\""))
         {
-            var metrics = Path.Combine(killed, "metrics.csv");
-            var watch = Stopwatch.StartNew();
-            while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
-                Thread.Sleep(20);
+            WaitForFirstEpoch(p, killed);
             Thread.Sleep(300);   // into the second epoch
             Assert.False(p.HasExited, "the run ended before it could be killed");
             p.Kill(entireProcessTree: true);   // SIGKILL: no chance to save
@@ -174,10 +180,7 @@ public sealed class TrainCliTests : IDisposable
         var run = Path.Combine(_dir, "interrupted");
         using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 20 --threads 2 --out \"{run}\""))
         {
-            var metrics = Path.Combine(run, "metrics.csv");
-            var watch = Stopwatch.StartNew();
-            while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
-                Thread.Sleep(20);
+            WaitForFirstEpoch(p, run);
             Thread.Sleep(200);
             Assert.False(p.HasExited, "the run ended before it could be interrupted");
             using (var kill = Process.Start("kill", $"-INT {p.Id}")) kill.WaitForExit();   // what Ctrl+C sends

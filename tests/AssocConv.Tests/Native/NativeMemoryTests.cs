@@ -1,3 +1,4 @@
+using AssocConv.Benchmarking;
 using AssocConv.Csg;
 using AssocConv.Models;
 using TorchSharp;
@@ -30,11 +31,11 @@ public class NativeMemoryTests(ITestOutputHelper output)
         for (int i = 0; i < 500; i++) Step();     // warm-up: allocator pools, thread pools, GC budgets
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        long start = TestSupport.ResidentBytes();
+        long start = ProcessMemory.ResidentBytes();
         for (int i = 0; i < 1000; i++) Step();
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        long growth = TestSupport.ResidentBytes() - start;
+        long growth = ProcessMemory.ResidentBytes() - start;
         output.WriteLine($"resident memory: {start >> 20} MiB after warm-up, growth {growth / (double)(1 << 20):F1} MiB over 1,000 steps");
 
         // each step creates ~1 MB of activations and gradients; a leak of even one of them per step would add
