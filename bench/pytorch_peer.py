@@ -2,12 +2,17 @@
 """The PyTorch peer of 'assocconv bench': the same plain and associative ResNet-56 training steps
 (batch 128, SGD momentum 0.9, weight decay 5e-4, synthetic 3x32x32 batches), timed the same way
 (medians of interleaved repetitions), with Debian's python3-torch (PyTorch 1.13, CPU).
-The models are the reference architectures of tools/make_reference_outputs.py.
+The models are the reference architectures of tools/make_reference_outputs.py; with --inplace their ReLUs and
+residual additions write over the batch-norm outputs, as AssocConv's models do (torchvision's ReLU(inplace=True)).
+Like the assocconv command line, it keeps freed memory in glibc's heap (unless --glibc-defaults): a process
+training one model alone otherwise gets its activations from fresh, zeroed pages at every step.
 
-    /usr/bin/python3 bench/pytorch_peer.py [--threads 2] [--repetitions 5] [--steps 3] [--memory-format channels-last] [--json]
+    /usr/bin/python3 bench/pytorch_peer.py [--threads 2] [--repetitions 5] [--steps 3] [--memory-format channels-last] [--inplace]
+                                           [--glibc-defaults] [--json]
     /usr/bin/python3 bench/pytorch_peer.py --layers     # the 3x3 convolutions of bench/AssocConv.Benchmarks' ConvolutionBenchmark
 """
 import argparse
+import ctypes
 import importlib.util
 import json
 import os
@@ -31,12 +36,19 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--memory-format", choices=["contiguous", "channels-last"], default="contiguous")
+    parser.add_argument("--inplace", action="store_true", help="ReLUs and residual additions in place, as AssocConv's models")
+    parser.add_argument("--glibc-defaults", action="store_true", help="leave glibc's malloc thresholds as they are")
     parser.add_argument("--layers", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.glibc_defaults:
+        keep_freed_memory()
     if args.layers:
         return layers(args)
+    if args.inplace:
+        reference.CifarBlock.forward = inplace_block_forward
+        reference.CifarResNet.forward = inplace_resnet_forward
     torch.manual_seed(1)
     models = {
         "plain": reference.CifarResNet(56),
@@ -80,6 +92,8 @@ def main():
         "framework": f"PyTorch {torch.__version__}",
         "threads": args.threads,
         "memory_format": args.memory_format,
+        "inplace": args.inplace,
+        "glibc_defaults": args.glibc_defaults,
         "model": "resnet56",
         "train_images_per_s_plain": statistics.median(samples["plain"]),
         "train_images_per_s_associative": statistics.median(samples["associative"]),
@@ -89,9 +103,40 @@ def main():
     if args.json:
         print(json.dumps(result, indent=1))
     else:
-        print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.memory_format}, ResNet-56, batch {args.batch_size}: "
+        print(f"PyTorch {torch.__version__}, {args.threads} threads, {args.memory_format}{', in place' if args.inplace else ''}, ResNet-56, batch {args.batch_size}: "
               f"plain {result['train_images_per_s_plain']:.1f} img/s, associative {result['train_images_per_s_associative']:.1f} img/s, "
               f"associative step {result['train_step_ratio']:.3f}x the plain one")
+
+
+def keep_freed_memory():
+    """What AssocConv's GlibcMalloc.KeepFreedMemory does: mmap threshold at its 32 MiB maximum, no trimming."""
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if libc.mallopt(m_mmap_threshold, 32 << 20) != 1 or libc.mallopt(m_trim_threshold, 2**31 - 1) != 1:
+        raise OSError("mallopt refused the thresholds")
+
+
+def inplace_block_forward(self, x):
+    """The reference block's forward with relu_ and add_ on the batch-norm outputs (their backward does not need them)."""
+    csg = self.csg[0]
+    if csg is None:
+        y = self.conv_a(x)
+    else:
+        y = F.conv2d(x, reference.generated(csg, self.code, self.cin, self.planes, 3, self.s), padding=1, stride=self.stride)
+    y = self.bn_a(y).relu_()
+    if csg is None:
+        y = self.conv_b(y)
+    else:
+        y = F.conv2d(y, reference.generated(csg, self.code2, self.planes, self.planes, 3, self.s), padding=1)
+    y = self.bn_b(y)
+    r = x if self.downsample is None else self.downsample(x)
+    return y.add_(r).relu_()
+
+
+def inplace_resnet_forward(self, x):
+    x = self.bn_1(self.conv_1_3x3(x)).relu_()
+    x = self.stage_3(self.stage_2(self.stage_1(x)))
+    return self.classifier(F.avg_pool2d(x, 8).view(x.size(0), -1))
 
 
 def layers(args):

@@ -18,6 +18,8 @@ namespace AssocConv.Models;
 /// | linear | classes              | fully connected                    |
 ///
 /// Every convolution is followed by batch-norm and ReLU. Any input size of at least 4x4 works.
+/// ReLUs write over the batch-norm output in place: batch-norm's backward does not need
+/// it, and sparing a pass through fresh memory makes training faster (ResNet-56: about 5%).
 /// </summary>
 public sealed class SmallCnn : nn.Module<Tensor, Tensor>
 {
@@ -57,11 +59,11 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         using var together = this.GenerateKernelsTogether(CSG);
-        x = nn.functional.relu(bn1.call(conv1.call(x)));
-        x = nn.functional.relu(bn2.call(conv2.call(x)));
-        x = nn.functional.relu(bn3.call(conv3.call(x)));
-        x = nn.functional.relu(bn4.call(conv4.call(x)));
-        x = nn.functional.relu(bn5.call(conv5.call(x)));
+        x = bn1.call(conv1.call(x)).relu_();
+        x = bn2.call(conv2.call(x)).relu_();
+        x = bn3.call(conv3.call(x)).relu_();
+        x = bn4.call(conv4.call(x)).relu_();
+        x = bn5.call(conv5.call(x)).relu_();
         x = nn.functional.adaptive_avg_pool2d(x, 1).flatten(1);
         return linear.call(x).MoveToOuterDisposeScope();
     }
