@@ -83,6 +83,7 @@ internal static class BenchCommand
         ["repetitions"] = o.Repetitions,
         ["memory_format"] = r.MemoryFormat.Name(),
         ["threads"] = r.Threads,
+        ["allocator"] = r.Allocator,
         ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
         ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
         ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),
@@ -155,7 +156,7 @@ internal static class BenchCommand
 
     internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
     {
-        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
+        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, {results.FirstOrDefault()?.Allocator} malloc, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
             1, "model", "train plain", "train assoc.", "step time assoc./plain", "infer plain", "infer cached", "infer materialized", "cached/plain time",
             "generation share", "data pipeline", "data / train", "matmul GFLOP/s", "train GFLOP/s (assoc.)", "of matmul", "peak RSS MiB", "RSS growth MiB/round", "page faults/step");
         foreach (var r in results)

@@ -33,7 +33,8 @@ public sealed record ModelBenchmarkResult(
     Measurement InferPlain, Measurement InferCached, Measurement InferMaterialized,
     Measurement GenerationShare, Measurement DataImagesPerSecond,
     double PeakRssMb, double SteadyRssMb, IReadOnlyList<double> RssAfterRoundsMb, double RssGrowthMbPerRound,
-    double MatmulGflops, double ForwardFlopsPerImage, MemoryFormat MemoryFormat, int Threads, double PageFaultsPerStep)
+    double MatmulGflops, double ForwardFlopsPerImage, MemoryFormat MemoryFormat, int Threads, double PageFaultsPerStep,
+    string Allocator)
 {
     /// <summary>Effective training GFLOP/s of the associative model: 3x the forward FLOPs per image times images per second.</summary>
     public double TrainGflopsAssociative => 3 * ForwardFlopsPerImage * TrainAssociative.Median / 1e9;
@@ -123,7 +124,8 @@ public static class ModelBenchmark
         double matmul = MatmulGflops();
         return new ModelBenchmarkResult(entry.Name, entry.DefaultGenerator.Describe(), plainParameters, associativeParameters,
             trainPlain, trainAssociative, inferPlain, inferCached, inferMaterialized, share, dataRate,
-            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops, options.MemoryFormat, get_num_threads(), faultsPerStep);
+            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops, options.MemoryFormat, get_num_threads(), faultsPerStep,
+            Native.NativeAllocator.Name);
     }
 
     /// <summary>One batch in <see cref="BenchmarkOptions.MemoryFormat"/>: the first of the real data's training pipeline, or synthetic.</summary>

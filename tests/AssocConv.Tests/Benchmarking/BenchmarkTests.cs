@@ -53,6 +53,7 @@ public class BenchmarkTests
         Assert.Equal(2, r.GetProperty("detail").GetProperty("train_plain").GetProperty("samples").GetArrayLength());
         Assert.Contains("small-cnn: training throughput", stderr);
         Assert.Equal("channels-last", r.GetProperty("memory_format").GetString());
+        Assert.Equal("system", r.GetProperty("allocator").GetString());   // no preload in the test process
     }
 
     [Fact]

@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using System.Text.Json;
+using AssocConv.Native;
+
+namespace AssocConv.Tests.Native;
+
+public class NativeAllocatorTests
+{
+    private const string Jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+
+    [Fact]
+    public void The_allocator_is_read_from_the_process_memory_map()
+    {
+        const string glibcOnly = "7f00-7f10 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n" +
+                                 "7f20-7f30 r-xp 00000000 08:01 2 /opt/app/libtorch_cpu.so\n";
+        Assert.Equal("system", NativeAllocator.FromMaps(glibcOnly));
+        Assert.Equal("jemalloc", NativeAllocator.FromMaps(glibcOnly + "7f40-7f50 r-xp 00000000 08:01 3 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"));
+        // this test process was started without a preload
+        Assert.Equal("system", NativeAllocator.Name);
+    }
+
+    [Fact]
+    public void The_launcher_preloads_jemalloc_when_the_system_has_it_and_not_when_told_not_to()
+    {
+        string expected = File.Exists(Jemalloc) ? "jemalloc" : "system";
+        Assert.Equal(expected, AllocatorOfLauncherBench(optOut: false));
+        Assert.Equal("system", AllocatorOfLauncherBench(optOut: true));
+    }
+
+    /// <summary>The allocator <c>./assocconv bench</c> reports for a tiny model, started as a user would.</summary>
+    private static string AllocatorOfLauncherBench(bool optOut)
+    {
+        var info = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = TestSupport.RepositoryRoot(),
+        };
+        foreach (var a in new[] { "assocconv", "bench", "--models", "small-cnn", "--batch-size", "16", "--repetitions", "1", "--steps", "1", "--rounds", "1", "--round-steps", "1", "--json" })
+            info.ArgumentList.Add(a);
+        info.Environment.Remove("LD_PRELOAD");
+        info.Environment.Remove("MALLOC_CONF");
+        if (optOut) info.Environment["ASSOCCONV_JEMALLOC"] = "0";
+        else info.Environment.Remove("ASSOCCONV_JEMALLOC");
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), "assocconv bench did not finish in 5 minutes");
+        Assert.True(p.ExitCode == 0, stderr.Result);
+        using var doc = JsonDocument.Parse(stdout.Result);
+        return doc.RootElement[0].GetProperty("allocator").GetString()!;
+    }
+}
