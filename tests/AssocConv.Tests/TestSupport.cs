@@ -30,6 +30,20 @@ internal static class TestSupport
     public static string SharedPath(string relative) =>
         Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared", relative));
 
+    /// <summary>Runs a child process to its end within <paramref name="timeout"/>, asserting it succeeded; returns stdout and stderr.</summary>
+    public static (string Out, string Err) RunProcess(System.Diagnostics.ProcessStartInfo info, TimeSpan timeout)
+    {
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
+        using var p = System.Diagnostics.Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(timeout), $"{info.FileName} {string.Join(' ', info.ArgumentList)} did not finish in {timeout}");
+        Assert.True(p.ExitCode == 0, $"{info.FileName} exited with {p.ExitCode}: {stderr.Result}");
+        return (stdout.Result, stderr.Result);
+    }
+
     /// <summary>Runs the command line in this process; returns the exit code, stdout and stderr.</summary>
     public static (int Code, string Out, string Err) RunCli(params string[] args)
     {

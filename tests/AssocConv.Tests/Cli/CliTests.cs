@@ -140,17 +140,10 @@ public class CliTests
     public void As_a_process_stdout_holds_only_the_json_document()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "AssocConv.Cli.dll");
-        var info = new ProcessStartInfo("dotnet", $"\"{dll}\" params --model small-cnn --json --threads 1")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        using var p = Process.Start(info)!;
-        var stdoutTask = p.StandardOutput.ReadToEndAsync();
-        var stderrTask = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(60_000));
-        Assert.Equal(0, p.ExitCode);
-        using var doc = JsonDocument.Parse(stdoutTask.Result);
+        var (stdout, stderr) = TestSupport.RunProcess(new ProcessStartInfo("dotnet", $"\"{dll}\" params --model small-cnn --json --threads 1"),
+            TimeSpan.FromMinutes(1));
+        using var doc = JsonDocument.Parse(stdout);
         Assert.Equal("small-cnn", doc.RootElement.GetProperty("model").GetString());
-        Assert.Contains("trainable", stderrTask.Result);
+        Assert.Contains("trainable", stderr);
     }
 }

@@ -19,19 +19,12 @@ public class GlibcMallocTests
     private static double FaultsPerStep(bool keep)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "AssocConv.Cli.dll");
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
+        var info = new ProcessStartInfo("dotnet");
         foreach (var a in new[] { dll, "bench", "--models", "resnet20", "--repetitions", "1", "--steps", "1", "--rounds", "1", "--round-steps", "4", "--json" })
             info.ArgumentList.Add(a);
         info.Environment["ASSOCCONV_KEEP_FREED_MEMORY"] = keep ? "1" : "0";
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), "bench did not finish in 3 minutes");
-        Assert.True(p.ExitCode == 0, stderr.Result);
-        using var doc = JsonDocument.Parse(stdout.Result);
+        var (stdout, _) = TestSupport.RunProcess(info, TimeSpan.FromMinutes(3));
+        using var doc = JsonDocument.Parse(stdout);
         return doc.RootElement[0].GetProperty("page_faults_per_step").GetDouble();
     }
 }

@@ -30,23 +30,15 @@ public class NativeAllocatorTests
     /// <summary>The allocator <c>./assocconv bench</c> reports for a tiny model, started as a user would.</summary>
     private static string AllocatorOfLauncherBench(bool optOut)
     {
-        var info = new ProcessStartInfo("bash")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            WorkingDirectory = TestSupport.RepositoryRoot(),
-        };
+        var info = new ProcessStartInfo("bash") { WorkingDirectory = TestSupport.RepositoryRoot() };
         foreach (var a in new[] { "assocconv", "bench", "--models", "small-cnn", "--batch-size", "16", "--repetitions", "1", "--steps", "1", "--rounds", "1", "--round-steps", "1", "--json" })
             info.ArgumentList.Add(a);
         info.Environment.Remove("LD_PRELOAD");
         info.Environment.Remove("MALLOC_CONF");
         if (optOut) info.Environment["ASSOCCONV_JEMALLOC"] = "0";
         else info.Environment.Remove("ASSOCCONV_JEMALLOC");
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(5)), "assocconv bench did not finish in 5 minutes");
-        Assert.True(p.ExitCode == 0, stderr.Result);
-        using var doc = JsonDocument.Parse(stdout.Result);
+        var (stdout, _) = TestSupport.RunProcess(info, TimeSpan.FromMinutes(5));
+        using var doc = JsonDocument.Parse(stdout);
         return doc.RootElement[0].GetProperty("allocator").GetString()!;
     }
 }
