@@ -6,7 +6,7 @@ runs says little. This script runs `assocconv bench` and bench/pytorch_peer.py o
 reports the medians over runs and the median of the paired ratios (each of our runs over the peer's run of the
 same round). The peers: the reference model as its authors run it (PyTorch's default contiguous layout), and
 PyTorch at its fastest here: --memory-format (channels-last) like ours, as written and with the same in-place
-ReLU/add as our models.
+ReLU/add as our models. The peers run on the allocator the assocconv launcher gives ours (jemalloc when installed).
 
     /usr/bin/python3 bench/versus_pytorch.py [--runs 6] [--memory-format channels-last] [--threads 2] [--json]
 """
@@ -20,8 +20,20 @@ import sys
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-def run_json(command):
-    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+def peer_environment():
+    """The allocator the assocconv launcher gives ours (jemalloc when installed), given to the peers too."""
+    env = dict(os.environ)
+    if os.environ.get("ASSOCCONV_JEMALLOC", "1") != "0" and not os.environ.get("LD_PRELOAD") and os.path.isfile(JEMALLOC):
+        env["LD_PRELOAD"] = JEMALLOC
+        env.setdefault("MALLOC_CONF", "dirty_decay_ms:-1,muzzy_decay_ms:-1")
+    return env
+
+
+def run_json(command, env=None):
+    done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         sys.exit(f"versus_pytorch: {' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
     return json.loads(done.stdout)
@@ -50,15 +62,17 @@ def main():
     for run in range(args.runs):
         for k in range(len(names)):
             name = names[(run + k) % len(names)]
-            result = run_json(programs[name])
+            result = run_json(programs[name], env=None if name == "AssocConv" else peer_environment())
             if isinstance(result, list):
+                allocator = result[0]["allocator"]
                 result = result[0]
             rates[name]["plain"].append(result["train_images_per_s_plain"])
             rates[name]["associative"].append(result["train_images_per_s_associative"])
             print(f"run {run + 1}/{args.runs} {name}: plain {rates[name]['plain'][-1]:.1f}, "
                   f"associative {rates[name]['associative'][-1]:.1f} img/s", file=sys.stderr, flush=True)
 
-    summary = {"runs": args.runs, "threads": args.threads, "memory_format": args.memory_format, "programs": {}}
+    summary = {"runs": args.runs, "threads": args.threads, "memory_format": args.memory_format, "allocator": allocator,
+               "programs": {}}
     for name in names:
         entry = {}
         for step in ("plain", "associative"):
@@ -73,7 +87,8 @@ def main():
     if args.json:
         print(json.dumps(summary, indent=1))
         return
-    print(f"ResNet-56, batch 128, {args.threads} threads, {args.memory_format}, {args.runs} alternating runs (img/s: median, range)")
+    print(f"ResNet-56, batch 128, {args.threads} threads, {args.memory_format}, {allocator} malloc for all, {args.runs} alternating runs "
+          "(img/s: median, range)")
     print()
     print("| program | plain step | associative step | ours / it, plain (paired median) | ours / it, associative |")
     print("|---|---|---|---|---|")
