@@ -9,7 +9,6 @@ associative alike: their convolutions have the same shapes), per step, with the 
     /usr/bin/python3 bench/onednn_times.py [--threads 2] [--memory-format channels-last] [--steps 5] [--json]
 """
 import argparse
-import collections
 import json
 import os
 import subprocess

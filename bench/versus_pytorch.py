@@ -66,6 +66,10 @@ def main():
             if isinstance(result, list):
                 allocator = result[0]["allocator"]
                 result = result[0]
+                # peer_environment repeats the launcher's choice of allocator: it must agree with what ours reports
+                given = "jemalloc" if "libjemalloc" in peer_environment().get("LD_PRELOAD", "") else "system"
+                if allocator != given:
+                    sys.exit(f"versus_pytorch: ours ran on {allocator}, the peers would get {given}; set ASSOCCONV_JEMALLOC alike")
             rates[name]["plain"].append(result["train_images_per_s_plain"])
             rates[name]["associative"].append(result["train_images_per_s_associative"])
             print(f"run {run + 1}/{args.runs} {name}: plain {rates[name]['plain'][-1]:.1f}, "

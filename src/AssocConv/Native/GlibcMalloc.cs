@@ -13,7 +13,8 @@ namespace AssocConv.Native;
 /// maximum (32 MiB) and never trimming keeps freed blocks for reuse; resident memory then stays at the peak of a
 /// step instead of falling between steps, and does not grow.
 /// Environment variables that set these knobs (<c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c>)
-/// take precedence, and <c>ASSOCCONV_KEEP_FREED_MEMORY=0</c> turns this off: then nothing is changed.
+/// take precedence, and <c>ASSOCCONV_KEEP_FREED_MEMORY=0</c> turns this off: then nothing is changed. When jemalloc
+/// serves the process (<see cref="NativeAllocator"/>), glibc's malloc holds no tensors and is left alone too.
 /// </remarks>
 public static class GlibcMalloc
 {
@@ -31,8 +32,8 @@ public static class GlibcMalloc
 
     /// <summary>
     /// Applies the settings once per process (later calls return the first answer). True when they are in effect;
-    /// false on a system without glibc's <c>mallopt</c>, when the environment already sets them, or when
-    /// <c>ASSOCCONV_KEEP_FREED_MEMORY</c> is <c>0</c>.
+    /// false on a system without glibc's <c>mallopt</c>, under jemalloc, when the environment already sets them, or
+    /// when <c>ASSOCCONV_KEEP_FREED_MEMORY</c> is <c>0</c>.
     /// </summary>
     public static bool KeepFreedMemory()
     {
@@ -46,6 +47,7 @@ public static class GlibcMalloc
     private static bool Apply()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("ASSOCCONV_KEEP_FREED_MEMORY") == "0") return false;
+        if (NativeAllocator.Name == "jemalloc") return false;   // the launcher's MALLOC_CONF keeps its freed pages
         if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
             || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null)
             return false;
