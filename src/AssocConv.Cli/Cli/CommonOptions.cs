@@ -41,10 +41,18 @@ internal static class CommonOptions
         Description = "Write exactly one JSON document to stdout; tables and messages go to stderr",
     };
 
-    /// <summary>Applies --threads, keeps freed tensor memory for reuse (see GlibcMalloc) and checks --device; returns the device to use.</summary>
+    private static int _reportingCorrections;
+
+    /// <summary>
+    /// Applies --threads, keeps freed tensor memory for reuse (see GlibcMalloc), says on stderr when a convolution
+    /// libtorch computes wrongly on this machine runs another way (see ConvolutionGuard) and checks --device; returns
+    /// the device to use.
+    /// </summary>
     public static torch.Device ApplyRuntime(ParseResult result)
     {
         AssocConv.Native.GlibcMalloc.KeepFreedMemory();
+        if (Interlocked.Exchange(ref _reportingCorrections, 1) == 0)
+            AssocConv.Native.ConvolutionGuard.Corrected += finding => Console.Error.WriteLine($"assocconv: warning: {finding}");
         int threads = result.GetValue<int>(ThreadsName);
         if (threads < 0) throw new UsageException($"--threads must be 0 or more, got {threads}");
         if (threads > 0) torch.set_num_threads(threads);

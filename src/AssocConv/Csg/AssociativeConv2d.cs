@@ -256,7 +256,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     }
 
     private Tensor Convolve(Tensor input, Tensor kernel) =>
-        nn.functional.conv2d(input, kernel, bias,
+        nn.functional.conv2d(Native.ConvolutionGuard.Prepare(input, kernel, [Stride.Height, Stride.Width],
+                [Padding.Height, Padding.Width], [Dilation.Height, Dilation.Width], Groups), kernel, bias,
             strides: new[] { Stride.Height, Stride.Width },
             padding: new[] { Padding.Height, Padding.Width },
             dilation: new[] { Dilation.Height, Dilation.Width },

@@ -79,6 +79,7 @@ public static class Associator
                 ModuleSurgery.Replace(parent, name, replacement);
         model.register_module(generatorName, generator);
         foreach (var (candidate, _) in chosen) candidate.Conv.Dispose();
+        Native.ConvolutionGuard.Protect(model);   // the convolutions left ordinary
 
         var layers = chosen.Select((c, i) => new AssociatedLayer(c.Candidate.Path, c.Layer,
             c.Layer.PlainKernelElements, errors[i])).ToList();

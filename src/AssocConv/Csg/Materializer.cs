@@ -61,6 +61,7 @@ public static class Materializer
         }
         conv.weight!.requires_grad = code.requires_grad || layer.Generator.Weight.requires_grad;
         if (!layer.training) conv.eval();
+        Native.ConvolutionGuard.Protect(conv);
         return conv;
     }
 }

@@ -67,7 +67,7 @@ public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
         var blocks = BlocksPerStage(depth);
         var b = new ConvolutionBuilder(GetName(), options, DefaultGenerator, defaultClasses: 1000);
         CSG = b.Generator;
-        conv1 = nn.Conv2d(options.InputChannels, 64, 7, stride: 2, padding: 3, bias: false);
+        conv1 = ConvolutionBuilder.Ordinary(options.InputChannels, 64, 7, stride: 2, padding: 3);
         bn1 = nn.BatchNorm2d(64);
         bool bottleneck = depth == 50;
         long expansion = bottleneck ? 4 : 1;

@@ -13,6 +13,9 @@ public class ChannelsLastTests
     {
         { "small-cnn", 32, false }, { "resnet20", 32, false }, { "resnet20", 32, true }, { "densenet-bc-40-12", 32, false },
         { "mobilenetv2", 32, false }, { "shufflenetv2", 32, false }, { "imagenet-resnet18", 64, false },
+        // 1x1 convolutions to 320 and more channels, and channel counts that are not multiples of 16: where
+        // libtorch's oneDNN 3.7 was seen computing wrong results (Native.ConvolutionGuard)
+        { "mobilenetv2", 32, true }, { "imagenet-resnet18", 64, true }, { "densenet-bc-100-12", 32, false },
     };
 
     [Theory]
@@ -41,6 +44,12 @@ public class ChannelsLastTests
         var (logits64, grads) = Run(model, x64);
         var (logits64Cl, gradsCl) = Run(model, cl64);
         Assert.True(MaxAbsDifference(logits64, logits64Cl) <= 1e-10 * logits64.abs().max().item<double>());
+        // and float32, in either format, computes what float64 does (to rounding): both formats wrong alike would
+        // pass the comparison above
+        double scale64 = logits64.abs().max().item<double>();
+        foreach (var (format, l) in new[] { ("contiguous", logits), ("channels-last", logitsCl) })
+            Assert.True(MaxAbsDifference(l.to(float64), logits64) <= 1e-4 * scale64,
+                $"{name}: float32 {format} logits differ from float64 by {MaxAbsDifference(l.to(float64), logits64)} (scale {scale64})");
         Assert.NotEmpty(grads);
         foreach (var (key, g) in grads)
         {

@@ -1,0 +1,202 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using AssocConv.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AssocConv.Native;
+
+/// <summary>
+/// Checks every float32 convolution configuration once per process against float64 before trusting libtorch's oneDNN
+/// with it. On some machines the oneDNN 3.7 bundled with TorchSharp 0.107 computes wrong results: on a 2-core AMD EPYC
+/// (family 26) virtual machine its <c>brgconv_1x1</c> kernel got the last, padded block of output channels wrong in
+/// channels-last (1x1 convolutions to 320 or more channels, up to 60% off) and its NCHW kernel every output of 3x3
+/// convolutions whose input channels are not a multiple of 16, while PyTorch 1.13's oneDNN 2.6 and libtorch's float64
+/// kernels computed them right.
+/// <para>
+/// A configuration is the input's shape and memory format, the weight's shape, stride, padding, dilation, groups and
+/// whether gradients are taken. Its first use runs it through libtorch on random data (a private generator: the global
+/// random stream is untouched) and compares the output and, when training, both gradients with float64 computed as a
+/// matrix product of unfolded patches (no convolution kernel involved) for the first images of the batch. The input's
+/// own memory format is used when it agrees; otherwise the other format
+/// (channels-last or contiguous NCHW) when that one does; when neither does the convolution is refused, since a wrong
+/// result must not pass silently. <see cref="Prepare"/> does this for a convolution about to run; <see cref="Protect"/>
+/// puts it in front of every <see cref="Conv2d"/> of a model (the zoo's models and <see cref="Csg.AssociativeConv2d"/>
+/// use it already). <c>ASSOCCONV_CONVOLUTION_CHECK=0</c> or <see cref="Enabled"/> = false turns it off.
+/// </para>
+/// </summary>
+public static class ConvolutionGuard
+{
+    /// <summary>Largest relative difference (to the float64 result's largest magnitude) accepted as rounding.</summary>
+    public const double Tolerance = 1e-3;
+
+    private static readonly ConcurrentDictionary<Key, Lazy<MemoryFormat>> Verdicts = new();
+    private static readonly ConcurrentQueue<string> FindingsQueue = new();
+    private static readonly ConditionalWeakTable<Conv2d, object> Protected = new();
+
+    /// <summary>Whether convolutions are checked (default: on unless <c>ASSOCCONV_CONVOLUTION_CHECK=0</c>).</summary>
+    public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("ASSOCCONV_CONVOLUTION_CHECK") != "0";
+
+    /// <summary>Raised once for each configuration libtorch computed wrongly, with a line saying what is done instead.</summary>
+    public static event Action<string>? Corrected;
+
+    /// <summary>One line for each configuration found wrong in this process so far.</summary>
+    public static IReadOnlyList<string> Findings => FindingsQueue.ToArray();
+
+    /// <summary>
+    /// Tests put a faulty float32 convolution here to see the guard catch it: it is asked first and returns null for
+    /// the configurations it leaves to libtorch.
+    /// </summary>
+    internal static Func<Tensor, Tensor, long[], long[], long[], long, Tensor?>? Float32ConvolutionForTests { get; set; }
+
+    /// <summary>
+    /// <paramref name="input"/>, or a copy of it in the other memory format when libtorch computes this convolution
+    /// wrongly in the input's format (gradients flow through the copy). Inputs that are not float32 on the CPU, not
+    /// 4-d, in neither format, or with oneDNN switched off are returned unchanged.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">libtorch computes this convolution wrongly in both formats.</exception>
+    public static Tensor Prepare(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)
+    {
+        if (!Enabled || input.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32 || input.device_type != DeviceType.CPU
+            || input.ndim != 4 || weight.ndim != 4 || MemoryFormats.FormatOf(input) is not { } format
+            || (OneDnn.IsAvailable && !OneDnn.Enabled))
+            return input;
+        bool training = is_grad_enabled() && (input.requires_grad || weight.requires_grad);
+        var key = new Key(format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride), new Dims(padding), new Dims(dilation), groups, training);
+        var good = Verdicts.GetOrAdd(key, k => new Lazy<MemoryFormat>(() => Verify(k))).Value;
+        return good == format ? input : input.ToMemoryFormat(good);
+    }
+
+    /// <summary>Checks every <see cref="Conv2d"/> below <paramref name="root"/> before it runs (once per module).</summary>
+    public static void Protect(nn.Module root)
+    {
+        foreach (var module in root.modules().Prepend(root))
+            if (module is Conv2d conv && !Protected.TryGetValue(conv, out _))
+            {
+                Protected.Add(conv, new object());
+                conv.register_forward_pre_hook((m, x) =>
+                {
+                    // 'same' padding and non-zero padding modes reach libtorch in another form: left alone
+                    var c = (Conv2d)m;
+                    return c.padding is { } padding && c.padding_mode == PaddingModes.Zeros && !c.transposed
+                        ? Prepare(x, c.weight!, c.stride, padding, c.dilation, c.groups)
+                        : x;
+                });
+            }
+    }
+
+    /// <summary>The first format that computes the configuration right: its own, else the other; throws when none does.</summary>
+    private static MemoryFormat Verify(Key key)
+    {
+        var other = key.Format == MemoryFormat.ChannelsLast ? MemoryFormat.Contiguous : MemoryFormat.ChannelsLast;
+        var errors = new List<string>();
+        foreach (var format in new[] { key.Format, other })
+        {
+            if (Check(key, format) is not { } error)
+            {
+                if (format != key.Format) Report($"{key}: {errors[0]}; computed in {format.Name()} instead");
+                return format;
+            }
+            errors.Add($"{format.Name()}: {error}");
+        }
+        string message = $"libtorch computes the convolution {key} wrongly in both memory formats ({string.Join("; ", errors)}); " +
+                         "ONEDNN_MAX_CPU_ISA=AVX2 or switching libtorch's oneDNN off (OneDnn.Enabled = false) avoids the faulty kernels";
+        Report(message);
+        throw new InvalidOperationException(message);
+    }
+
+    /// <summary>Null when float32 in <paramref name="format"/> agrees with float64; else what differs.</summary>
+    /// <remarks>
+    /// libtorch runs the whole configuration, batch included (oneDNN picks its kernel by the whole problem); the reference
+    /// covers the first <see cref="ReferenceImages"/> images, and the output gradient is zero beyond them, so the weight
+    /// gradient is theirs alone and the input gradient of the others must be zero.
+    /// </remarks>
+    private static string? Check(Key key, MemoryFormat format)
+    {
+        using var scope = NewDisposeScope();
+        using var gradients = enable_grad();
+        using var generator = new Generator(20211);
+        var x = randn(key.Input, float64, generator: generator);
+        var w = randn(key.Weight, float64, generator: generator);
+        var (x32, w32) = (x.to(float32).ToMemoryFormat(format), w.to(float32));
+        long images = Math.Min(ReferenceImages, key.Input.Values[0]);
+        var xs = x[..(int)images];
+        if (key.Training)
+        {
+            xs.requires_grad_();
+            w.requires_grad_();
+            x32.requires_grad_();
+            w32.requires_grad_();
+        }
+        var reference = Reference(xs, w, key);
+        var result = Float32ConvolutionForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
+                     ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
+        if (Difference(result[..(int)images], reference) is { } forward) return $"forward off by {forward:G2}";
+        if (!key.Training) return null;
+        var g = randn(reference.shape, float64, generator: generator);
+        var expected = autograd.grad([reference], [xs, w], [g]);
+        var g32 = zeros(result.shape, float32);
+        g32[..(int)images] = g.to(float32);
+        var actual = autograd.grad([result], [x32, w32], [g32.ToMemoryFormat(format)]);
+        var expectedInputGradient = zeros(key.Input, float64);
+        expectedInputGradient[..(int)images] = expected[0];
+        if (Difference(actual[0], expectedInputGradient) is { } data) return $"input gradient off by {data:G2}";
+        if (Difference(actual[1], expected[1]) is { } weights) return $"weight gradient off by {weights:G2}";
+        return null;
+    }
+
+    /// <summary>Images of the batch the float64 reference computes.</summary>
+    private const long ReferenceImages = 8;
+
+    /// <summary>The convolution as a matrix product of <c>unfold</c>ed patches (no convolution kernel involved), in float64.</summary>
+    private static Tensor Reference(Tensor x, Tensor w, Key key)
+    {
+        long n = x.shape[0], o = w.shape[0], groups = key.Groups;
+        var (kh, kw) = (w.shape[2], w.shape[3]);
+        var (s, p, d) = (key.Stride.Values, key.Padding.Values, key.Dilation.Values);
+        long outH = (x.shape[2] + 2 * p[0] - d[0] * (kh - 1) - 1) / s[0] + 1;
+        long outW = (x.shape[3] + 2 * p[1] - d[1] * (kw - 1) - 1) / s[1] + 1;
+        var patches = nn.functional.unfold(x, (kh, kw), dilation: (d[0], d[1]), padding: (p[0], p[1]), stride: (s[0], s[1]));
+        var grouped = patches.view(n, groups, -1, outH * outW);                  // [N, G, C/G*kh*kw, L]
+        var kernels = w.view(groups, o / groups, -1).unsqueeze(0);               // [1, G, O/G, C/G*kh*kw]
+        return kernels.matmul(grouped).view(n, o, outH, outW);
+    }
+
+    /// <summary>The relative difference when above <see cref="Tolerance"/> (or not finite), else null.</summary>
+    private static double? Difference(Tensor actual, Tensor expected)
+    {
+        double scale = expected.abs().max().item<double>();
+        double difference = (actual.detach().to(float64) - expected.detach()).abs().max().item<double>() / Math.Max(scale, double.Epsilon);
+        return difference <= Tolerance ? null : difference;
+    }
+
+    private static void Report(string finding)
+    {
+        FindingsQueue.Enqueue(finding);
+        Corrected?.Invoke(finding);
+    }
+
+    /// <summary>Dimensions compared by value (arrays are not).</summary>
+    private readonly record struct Dims(long[] Values)
+    {
+        public bool Equals(Dims other) => Values.AsSpan().SequenceEqual(other.Values);
+        public override int GetHashCode()
+        {
+            var hash = new HashCode();
+            foreach (long v in Values) hash.Add(v);
+            return hash.ToHashCode();
+        }
+        public override string ToString() => string.Join("x", Values);
+        public static implicit operator long[](Dims s) => s.Values;
+    }
+
+    private readonly record struct Key(MemoryFormat Format, Dims Input, Dims Weight, Dims Stride, Dims Padding,
+        Dims Dilation, long Groups, bool Training)
+    {
+        public override string ToString() =>
+            $"input {Input} ({Format.Name()}), weight {Weight}, stride {Stride}, padding {Padding}" +
+            (Dilation.Values.Any(d => d != 1) ? $", dilation {Dilation}" : "") + (Groups != 1 ? $", groups {Groups}" : "") +
+            (Training ? ", training" : ", inference");
+    }
+}
