@@ -133,12 +133,17 @@ public sealed class TrainCliTests : IDisposable
         return p;
     }
 
-    /// <summary>Waits (up to 2 minutes) until the run's metrics.csv holds its first epoch, or the process has ended.</summary>
+    /// <summary>
+    /// Waits (up to 2 minutes) until the run's first epoch is over — metrics.csv holds it and the accuracy plot, the
+    /// last thing an epoch writes, exists — or the process has ended. (Plotting takes a while the first time on a slow
+    /// machine: waiting for the metrics alone could interrupt the run before its second epoch had begun.)
+    /// </summary>
     private static void WaitForFirstEpoch(Process p, string run)
     {
         var metrics = Path.Combine(run, "metrics.csv");
+        var plot = Path.Combine(run, "accuracy.png");
         var watch = Stopwatch.StartNew();
-        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
+        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2 && File.Exists(plot)) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
             Thread.Sleep(20);
     }
 
@@ -181,7 +186,7 @@ public sealed class TrainCliTests : IDisposable
         using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 20 --threads 2 --out \"{run}\""))
         {
             WaitForFirstEpoch(p, run);
-            Thread.Sleep(200);
+            Thread.Sleep(500);   // into the second epoch (175 batches, about 2 s here alone)
             Assert.False(p.HasExited, "the run ended before it could be interrupted");
             using (var kill = Process.Start("kill", $"-INT {p.Id}")) kill.WaitForExit();   // what Ctrl+C sends
             Assert.True(p.WaitForExit(60_000));
