@@ -5,6 +5,7 @@
 //      dotnet run -c Release --project bench/AssocConv.OneDnn26 -- [--rounds 6] [--steps 4] [--threads 2] [--peer]
 using System.Diagnostics;
 using System.Text.Json;
+using AssocConv.Benchmarking;
 using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.Models;
@@ -162,8 +163,4 @@ double PeerRate()
     return doc.RootElement.GetProperty("train_images_per_s_plain").GetDouble();
 }
 
-static double Median(IEnumerable<double> values)
-{
-    var s = values.OrderBy(v => v).ToList();
-    return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
-}
+static double Median(IEnumerable<double> values) => new Measurement(values.ToList()).Median;

@@ -77,20 +77,21 @@ public static class ConvolutionGuard
         return good == format ? input : input.ToMemoryFormat(good);
     }
 
-    /// <summary>Checks every <see cref="Conv2d"/> below <paramref name="root"/> before it runs (once per module).</summary>
+    /// <summary>
+    /// Checks every <see cref="Conv2d"/> below <paramref name="root"/> before it runs (once per module). Convolutions
+    /// with 'same' padding or a non-zero padding mode reach libtorch in another form and are left alone.
+    /// </summary>
     public static void Protect(nn.Module root)
     {
         foreach (var module in root.modules().Prepend(root))
-            if (module is Conv2d conv && !Protected.TryGetValue(conv, out _))
+            if (module is Conv2d { padding: { } padding, padding_mode: PaddingModes.Zeros, transposed: false } conv
+                && !Protected.TryGetValue(conv, out _))
             {
                 Protected.Add(conv, new object());
                 conv.register_forward_pre_hook((m, x) =>
                 {
-                    // 'same' padding and non-zero padding modes reach libtorch in another form: left alone
                     var c = (Conv2d)m;
-                    return c.padding is { } padding && c.padding_mode == PaddingModes.Zeros && !c.transposed
-                        ? Prepare(x, c.weight!, c.stride, padding, c.dilation, c.groups)
-                        : x;
+                    return Prepare(x, c.weight!, c.stride, padding, c.dilation, c.groups);
                 });
             }
     }
