@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json.Nodes;
 using AssocConv.Models;
 using AssocConv.Training;
@@ -6,70 +7,87 @@ using Spectre.Console;
 
 namespace AssocConv.Cli;
 
-/// <summary><c>assocconv compare</c>: trains the plain and the associative variant with the same seed and budget, side by side.</summary>
+/// <summary>
+/// <c>assocconv compare</c>: trains the plain and the associative variant with the same recipe and budget, for one
+/// seed or several, side by side; one table of final-epoch accuracies and learning curves of every run.
+/// </summary>
 internal static class CompareCommand
 {
+    public const string AccuracyPlot = "compare-accuracy.png", LossPlot = "compare-loss.png", ReportFile = "compare.json";
+
     public static Command Create(Func<bool, Terminal> terminal)
     {
         var model = new ModelArguments();
         var data = new DataArguments(required: true);
         var recipe = new TrainingArguments();
-        var output = new Option<string>("--out") { Description = "Folder for both runs (plain/ and associative/); an interrupted compare resumes from it", Required = true };
+        var seeds = new Option<string?>("--seeds") { Description = "Several seeds, e.g. 1,2: both variants are trained once per seed (folders seed-N/)" };
+        var output = new Option<string>("--out") { Description = "Folder for the runs (plain/ and associative/); an interrupted compare resumes from it", Required = true };
         var json = CommonOptions.Json();
-        var command = new Command("compare", "Train the plain and the associative variant of a model with the same seed and budget; one table");
+        var command = new Command("compare", "Train the plain and the associative variant of a model with the same recipe, seed and budget; one table");
         model.AddTo(command);
         data.AddTo(command);
         recipe.AddTo(command);
+        command.Options.Add(seeds);
         command.Options.Add(output);
         command.Options.Add(json);
         command.SetAction(result =>
         {
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
-            var (entry, options) = model.Read(result);
+            var (entry, options) = model.Read(result, TrainingRecipes.CodeInit(recipe.RecipeName(result)));
             if (options.Plain) throw new UsageException("compare trains the plain variant itself: leave out --plain");
             var training = recipe.Read(result);
+            long[] seedList = [training.Seed];
+            if (result.GetValue(seeds) is { } text)
+            {
+                try { seedList = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t => long.Parse(t, CultureInfo.InvariantCulture)).Distinct().ToArray(); }
+                catch (FormatException) { throw new UsageException($"--seeds: '{text}' is not a list of whole numbers like 1,2"); }
+                if (seedList.Length == 0) throw new UsageException("--seeds: give at least one seed");
+            }
             var spec = data.Spec(result)!;
             using var dataset = DataArguments.Load(spec, term);
             var root = result.GetValue(output)!;
-            var rows = new List<JsonObject>();
-            foreach (var (name, variant) in new[] { ("plain", options with { Plain = true, Generator = null }), ("associative", options) })
-            {
-                var runDir = Path.Combine(root, name);
-                var modelSpec = new ModelSpec(entry.Name, variant);
-                Trainer trainer = File.Exists(Path.Combine(runDir, Trainer.LastCheckpoint))
-                    ? Trainer.Resume(runDir, dataset, device)
-                    : Trainer.Start(runDir, modelSpec, dataset, training, new JsonObject { ["compare"] = name }, device);
-                var run = TrainingSession.Run(trainer, term);
-                var summary = TrainingSession.Summary(trainer, run, modelSpec.Describe());
-                summary["variant"] = name;
-                rows.Add(summary);
-                if (!run.Completed) return ExitCodes.Interrupted;
-            }
-            var table = new Table().Title($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, {training.Epochs} epochs, seed {training.Seed}")
-                .AddColumn("variant").AddColumn(new TableColumn("trainable").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned())
-                .AddColumn(new TableColumn("test acc (best val epoch)").RightAligned()).AddColumn(new TableColumn("test acc (last)").RightAligned())
-                .AddColumn(new TableColumn("train time").RightAligned());
-            foreach (var r in rows)
-                table.AddRow((string)r["variant"]!, $"{(long)r["trainable"]!:N0}", $"{(double)r["ratio"]!:F2}x",
-                    $"{(double)r["best_test_accuracy"]!:F2}%", $"{(double)r["last_test_accuracy"]!:F2}%", $"{(double)r["train_seconds"]!:F0} s");
-            term.Results.Write(table);
-            var curves = rows.Select(r => ((string)r["variant"]!,
-                (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
-            RunPlots.WriteComparison(Path.Combine(root, "compare-accuracy.png"), $"{entry.Name}: test accuracy", "test accuracy (%)", curves, m => m.TestAccuracy);
-            RunPlots.WriteComparison(Path.Combine(root, "compare-loss.png"), $"{entry.Name}: training loss", "training loss", curves, m => m.TrainLoss);
+            var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term);
+            if (rows is null) return ExitCodes.Interrupted;
+            term.Results.Write(Table($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, recipe {training.Recipe}, {training.Epochs} epochs", rows));
+            WritePlots(root, entry.Name, rows, seedList.Length > 1);
             var report = new JsonObject
             {
                 ["model"] = entry.Name,
                 ["data"] = spec.ToString(),
+                ["recipe"] = training.Recipe,
                 ["epochs"] = training.Epochs,
-                ["seed"] = training.Seed,
+                ["seeds"] = new JsonArray(seedList.Select(s => (JsonNode)s).ToArray()),
                 ["variants"] = new JsonArray(rows.Select(r => (JsonNode)r.DeepClone()).ToArray()),
             };
-            AtomicFile.WriteText(Path.Combine(root, "compare.json"), report.ToJsonString(new() { WriteIndented = true }));
+            AtomicFile.WriteText(Path.Combine(root, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
             if (result.GetValue(json)) term.Out.WriteLine(report.ToJsonString(new() { WriteIndented = true }));
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>One row per run: parameters, the final epoch's test accuracy (and with flip TTA when measured), time.</summary>
+    public static Table Table(string title, IReadOnlyList<JsonObject> rows)
+    {
+        var table = new Table().Title(title)
+            .AddColumn("variant").AddColumn(new TableColumn("seed").RightAligned()).AddColumn(new TableColumn("trainable").RightAligned())
+            .AddColumn(new TableColumn("ratio").RightAligned()).AddColumn(new TableColumn("test acc, final epoch").RightAligned())
+            .AddColumn(new TableColumn("with flip TTA").RightAligned()).AddColumn(new TableColumn("train time").RightAligned())
+            .AddColumn(new TableColumn("images/s").RightAligned());
+        foreach (var r in rows)
+            table.AddRow((string)r["variant"]!, $"{(long)r["seed"]!}", $"{(long)r["trainable"]!:N0}", $"{(double)r["ratio"]!:F2}x",
+                $"{(double)r["last_test_accuracy"]!:F2}%", r["last_test_accuracy_flip"] is { } f ? $"{(double)f:F2}%" : "-",
+                $"{(double)r["train_seconds"]!:F0} s", $"{(double)r["images_per_second"]!:F0}");
+        return table;
+    }
+
+    /// <summary>Test accuracy and training loss against epochs, one line per run.</summary>
+    public static void WritePlots(string root, string model, IReadOnlyList<JsonObject> rows, bool nameSeeds)
+    {
+        var curves = rows.Select(r => ((string)r["variant"]! + (nameSeeds ? $", seed {(long)r["seed"]!}" : ""),
+            (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
+        RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)", curves, m => m.TestAccuracy);
+        RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves, m => m.TrainLoss);
     }
 }

@@ -49,6 +49,12 @@ internal sealed class ModelArguments
         Description = "Generator initialisation: kaiming, linear (PyTorch's nn.Linear default) or binary (+-0.5, frozen); default: the model's",
     };
 
+    private readonly Option<string?> _codeInit = new("--code-init")
+    {
+        Description = "Code initialisation: reference (normal(0.001, 1), the CIFAR ResNet's), normal (standard normal) or fan-in " +
+            "(kernels at He's fan-in scale); default: the recipe's (fast: fan-in), else the model's",
+    };
+
     private readonly Option<bool> _frozen = new("--frozen-generator")
     {
         Description = "Freeze the generator (only codes, batch-norm, classifier and ordinary convolutions train)",
@@ -72,13 +78,16 @@ internal sealed class ModelArguments
         command.Options.Add(_codeSize);
         command.Options.Add(_layout);
         command.Options.Add(_init);
+        command.Options.Add(_codeInit);
         command.Options.Add(_frozen);
         command.Options.Add(_selection);
         command.Options.Add(_classes);
     }
 
     /// <summary>The chosen architecture and the options to build it with; a bad value is a <see cref="UsageException"/>.</summary>
-    public (ModelEntry Entry, ModelOptions Options) Read(ParseResult result)
+    /// <param name="result">The parsed command line.</param>
+    /// <param name="recipeCodeInit">The code initialisation the training recipe asks for when --code-init is not given.</param>
+    public (ModelEntry Entry, ModelOptions Options) Read(ParseResult result, CodeInit? recipeCodeInit = null)
     {
         ModelEntry entry;
         var name = result.GetValue(_model) ?? throw new UsageException("--model is required");
@@ -90,13 +99,14 @@ internal sealed class ModelArguments
         int? codeSize = result.GetValue(_codeSize);
         SliceLayout? layout = result.GetValue(_layout);
         string? init = result.GetValue(_init);
+        string? codeInit = result.GetValue(_codeInit);
         bool frozen = result.GetValue(_frozen);
         string? selection = result.GetValue(_selection);
         int? classes = result.GetValue(_classes);
         if (classes is < 1) throw new UsageException($"--classes must be at least 1, got {classes}");
-        if (plain && (slice is not null || codeSize is not null || layout is not null || init is not null || frozen || selection is not null))
+        if (plain && (slice is not null || codeSize is not null || layout is not null || init is not null || codeInit is not null || frozen || selection is not null))
             throw new UsageException(
-                "--plain has no generator: leave out --slice, --code-size, --layout, --generator-init, --frozen-generator and --associative");
+                "--plain has no generator: leave out --slice, --code-size, --layout, --generator-init, --code-init, --frozen-generator and --associative");
         if (plain) return (entry, new ModelOptions { Plain = true, NumClasses = classes });
 
         var generator = entry.DefaultGenerator;
@@ -108,6 +118,8 @@ internal sealed class ModelArguments
         if (codeSize is not null) generator = generator with { CodeSize = codeSize.Value };
         if (layout is not null) generator = generator with { Layout = layout.Value };
         if (init is not null) generator = generator with { Init = ParseInit(init) };
+        if (codeInit is not null) generator = generator with { CodeInit = ParseCodeInit(codeInit) };
+        else if (recipeCodeInit is not null) generator = generator with { CodeInit = recipeCodeInit.Value };
         if (frozen) generator = generator with { Frozen = true };
         var chosen = AssociativeSelection.Reference;
         if (selection is not null)
@@ -119,6 +131,14 @@ internal sealed class ModelArguments
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         return (entry, new ModelOptions { Generator = generator, Selection = chosen, NumClasses = classes });
     }
+
+    private static CodeInit ParseCodeInit(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "reference" => CodeInit.ReferenceResNet,
+        "normal" => CodeInit.StandardNormal,
+        "fan-in" or "fanin" => CodeInit.FanIn,
+        _ => throw new UsageException($"--code-init: '{text}' is not reference, normal or fan-in"),
+    };
 
     private static GeneratorInit ParseInit(string text) => text.Trim().ToLowerInvariant() switch
     {

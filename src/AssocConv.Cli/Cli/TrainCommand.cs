@@ -19,7 +19,7 @@ internal static class TrainCommand
         var generatorFrom = new Option<string?>("--generator-from") { Description = "Load and freeze the generator of this checkpoint; only codes, batch-norm and the rest train" };
         var binary = new Option<bool>("--binary-generator") { Description = "Train with a fixed random binary (+-0.5) generator" };
         var json = CommonOptions.Json();
-        var command = new Command("train", "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128)");
+        var command = new Command("train", "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128) or --recipe fast");
         model.AddTo(command);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -44,7 +44,7 @@ internal static class TrainCommand
             else
             {
                 var outDir = result.GetValue(output) ?? throw new UsageException("--out RUN_DIR is required (or --resume RUN_DIR)");
-                var (entry, options) = model.Read(result);
+                var (entry, options) = model.Read(result, TrainingRecipes.CodeInit(recipe.RecipeName(result)));
                 if (result.GetValue(binary))
                 {
                     if (options.Plain) throw new UsageException("--binary-generator: a plain model has no generator");

@@ -57,7 +57,11 @@ internal static class TrainingSession
             ["best_val_accuracy"] = best is null || double.IsNaN(best.ValidationAccuracy) ? null : best.ValidationAccuracy,
             ["best_test_accuracy"] = best?.TestAccuracy,
             ["last_test_accuracy"] = last?.TestAccuracy,
+            ["last_test_accuracy_flip"] = last is null || double.IsNaN(last.TestAccuracyFlip) ? null : last.TestAccuracyFlip,
             ["train_seconds"] = result.History.Sum(m => m.Seconds),
+            ["images_per_second"] = result.History.Sum(m => m.Seconds) > 0
+                ? Math.Round(result.History.Sum(m => m.ImagesPerSecond * m.Seconds) / result.History.Sum(m => m.Seconds), 1) : 0,
+            ["recipe"] = trainer.Options.Recipe,
             ["parameters"] = ParamsCommand.ToJson(trainer.Spec.Name, trainer.Spec.Options with
             {
                 Generator = trainer.Spec.Generator,   // the effective generator, default or not
@@ -82,6 +86,7 @@ internal static class TrainingSession
             if (s["best_val_accuracy"] is { } v) table.AddRow("validation accuracy there", $"{(double)v:F2}%");
             table.AddRow("test accuracy there", $"{(double)s["best_test_accuracy"]!:F2}%");
             table.AddRow("test accuracy, last epoch", $"{(double)s["last_test_accuracy"]!:F2}%");
+            if (s["last_test_accuracy_flip"] is { } flip) table.AddRow("  with flip test-time augmentation", $"{(double)flip:F2}%");
         }
         table.AddRow("training time", $"{(double)s["train_seconds"]!:F0} s");
         if (s["parameters"]?["groups"] is JsonObject groups)

@@ -127,8 +127,13 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         var codes = torch.empty(NumSlices, generator.CodeSize);
         using (torch.no_grad())
         {
-            if (generator.Options.CodeInit == CodeInit.ReferenceResNet) codes.normal_(0.001, 1.0);
-            else codes.normal_(0.0, 1.0);
+            switch (generator.Options.CodeInit)
+            {
+                case CodeInit.ReferenceResNet: codes.normal_(0.001, 1.0); break;
+                case CodeInit.StandardNormal: codes.normal_(0.0, 1.0); break;
+                case CodeInit.FanIn: codes.normal_(0.0, FanInCodeStd(generator, InChannelsPerGroup * kernelSize.Height * kernelSize.Width)); break;
+                default: throw new ArgumentOutOfRangeException(nameof(generator), generator.Options.CodeInit, "unknown code initialisation");
+            }
         }
         code = new Parameter(codes);
         register_parameter(nameof(code), code);
@@ -177,6 +182,21 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     protected override void RegisterComponents() { }
 
     private static long CeilDiv(long a, long b) => (a + b - 1) / b;
+
+    /// <summary>
+    /// The code standard deviation that makes generated weights (a sum of CodeSize products of a code entry and a
+    /// generator entry) have variance 2 / fan-in: Var(w) = CodeSize * E[G^2] * Var(c).
+    /// </summary>
+    internal static double FanInCodeStd(ConvolutionalSliceGenerator generator, long fanIn)
+    {
+        double meanSquare;
+        using (torch.no_grad())
+        using (var square = generator.Weight.square().mean())
+            meanSquare = square.ToDouble();
+        if (!(meanSquare > 0))
+            throw new ArgumentException("a fan-in code initialisation needs a generator with non-zero weights");
+        return Math.Sqrt(2.0 / fanIn / (generator.CodeSize * meanSquare));
+    }
 
     /// <summary>
     /// Builds the kernel <c>[OutChannels, InChannelsPerGroup, kh, kw]</c> from the codes, with autograd

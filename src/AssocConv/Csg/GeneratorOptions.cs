@@ -47,5 +47,5 @@ public sealed record GeneratorOptions
 
     /// <summary>A one-line description, e.g. <c>slice 12x12x3x3, code 72, Reference layout</c>.</summary>
     public string Describe() =>
-        $"slice {Slice}, code {CodeSize}, {Layout} layout, {Init} init{(IsFrozen ? ", frozen" : "")}";
+        $"slice {Slice}, code {CodeSize}, {Layout} layout, {Init} init{(CodeInit == CodeInit.ReferenceResNet ? "" : $", {CodeInit} codes")}{(IsFrozen ? ", frozen" : "")}";
 }

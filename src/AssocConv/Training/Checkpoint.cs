@@ -17,23 +17,31 @@ public static class Checkpoint
 {
     private const string Magic = "ASSOCCONV-CHECKPOINT 1\n";
 
-    /// <summary>Writes <paramref name="path"/> atomically.</summary>
-    public static void Save(string path, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null) =>
-        Save(path, header, writer => model.save(writer), optimizer);
+    /// <summary>
+    /// Writes <paramref name="path"/> atomically: the weights of <paramref name="model"/> (what evaluation, export and
+    /// prediction load), then, when given, the optimiser's state and the weights being trained when they differ from
+    /// the model's (<paramref name="trainingWeights"/>: the raw weights behind a weight average).
+    /// </summary>
+    public static void Save(string path, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null,
+        nn.Module? trainingWeights = null) =>
+        Save(path, header, writer => model.save(writer), optimizer, trainingWeights);
 
-    private static void Save(string path, JsonObject header, Action<BinaryWriter> writeWeights, TorchSharp.Modules.SGD? optimizer)
+    private static void Save(string path, JsonObject header, Action<BinaryWriter> writeWeights, TorchSharp.Modules.SGD? optimizer,
+        nn.Module? trainingWeights = null)
     {
         using var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
         {
             writeWeights(writer);
             if (optimizer is not null) optimizer.save_state_dict(writer);
+            trainingWeights?.save(writer);
         }
         var bytes = payload.ToArray();
         header = (JsonObject)header.DeepClone();
         header["payload_bytes"] = bytes.LongLength;
         header["payload_sha256"] = Convert.ToHexString(SHA256.HashData(bytes));
         header["has_optimizer"] = optimizer is not null;
+        header["has_training_weights"] = trainingWeights is not null;
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
         AtomicFile.Write(path, stream =>
         {
@@ -116,8 +124,13 @@ public static class Checkpoint
         return (header, model);
     }
 
-    /// <summary>Loads the weights (and, when given and present, the optimiser state) of a checkpoint's payload.</summary>
-    public static void LoadInto(byte[] payload, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null)
+    /// <summary>
+    /// Loads the weights (and, when given and present, the optimiser state and the weights being trained) of a
+    /// checkpoint's payload. A checkpoint without separate training weights loads its model's weights into
+    /// <paramref name="trainingWeights"/> too.
+    /// </summary>
+    public static void LoadInto(byte[] payload, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null,
+        nn.Module? trainingWeights = null)
     {
         using var reader = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
         if ((string?)header["storage_dtype"] == "float16")
@@ -130,7 +143,21 @@ public static class Checkpoint
             return;
         }
         model.load(reader, strict: true);
-        if (optimizer is not null && (bool?)header["has_optimizer"] == true) optimizer.load_state_dict(reader);
+        bool hasOptimizer = (bool?)header["has_optimizer"] == true;
+        if (optimizer is not null && hasOptimizer) optimizer.load_state_dict(reader);
+        if (trainingWeights is null) return;
+        if ((bool?)header["has_training_weights"] == true)
+        {
+            if (optimizer is null && hasOptimizer)
+                throw new ArgumentException("the training weights follow the optimiser's state: pass the optimiser to load them");
+            trainingWeights.load(reader, strict: true);
+        }
+        else
+        {
+            reader.BaseStream.Position = 0;
+            trainingWeights.load(reader, strict: true);
+        }
+        trainingWeights.InvalidateKernels();
     }
 }
 

@@ -12,8 +12,9 @@ namespace AssocConv.Training;
 /// <param name="PerClassAccuracy">Percent right per class (NaN for a class with no image).</param>
 /// <param name="Confusion">Counts: row = true class, column = predicted class.</param>
 /// <param name="ImagesPerSecond">Throughput of the evaluation.</param>
+/// <param name="FlipAccuracy">Percent right when each image's logits are averaged with its mirror image's (NaN unless asked for).</param>
 public sealed record EvaluationResult(long Samples, double Loss, double Accuracy, double[] PerClassAccuracy,
-    long[,] Confusion, double ImagesPerSecond);
+    long[,] Confusion, double ImagesPerSecond, double FlipAccuracy = double.NaN);
 
 /// <summary>Evaluates a classifier on a labelled set, in evaluation mode, without gradients.</summary>
 public static class Evaluator
@@ -21,10 +22,13 @@ public static class Evaluator
     /// <summary>
     /// Loss, accuracy, per-class accuracy and confusion matrix of <paramref name="model"/> on <paramref name="data"/>,
     /// with batches laid out as <paramref name="format"/> (channels-last: faster convolutions, same results up to rounding).
+    /// With <paramref name="flip"/>, also the accuracy of horizontal-flip test-time augmentation (the mean of the logits
+    /// of each image and its mirror image); loss, per-class accuracy and confusion stay those of the images as they are.
     /// </summary>
     public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, LabeledImages data, Normalization normalization,
-        int batchSize = 256, Device? device = null, MemoryFormat format = MemoryFormat.ChannelsLast)
+        int batchSize = 256, Device? device = null, MemoryFormat format = MemoryFormat.ChannelsLast, bool flip = false)
     {
+        long flipCorrect = 0;
         bool wasTraining = model.training;
         model.eval();
         int classes = data.ClassNames.Count;
@@ -43,6 +47,11 @@ public static class Evaluator
                 var predicted = logits.argmax(1).cpu().data<long>().ToArray();
                 var truth = batch.Labels.cpu().data<long>().ToArray();
                 for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
+                if (flip)
+                {
+                    var both = logits + model.call(batch.Images.flip(3));
+                    flipCorrect += both.argmax(1).eq(batch.Labels).sum().item<long>();
+                }
             }
         }
         watch.Stop();
@@ -57,6 +66,7 @@ public static class Evaluator
             perClass[c] = row == 0 ? double.NaN : 100.0 * confusion[c, c] / row;
         }
         return new EvaluationResult(n, n == 0 ? double.NaN : lossSum / n, n == 0 ? double.NaN : 100.0 * correct / n,
-            perClass, confusion, n / Math.Max(watch.Elapsed.TotalSeconds, 1e-9));
+            perClass, confusion, n / Math.Max(watch.Elapsed.TotalSeconds, 1e-9),
+            flip && n > 0 ? 100.0 * flipCorrect / n : double.NaN);
     }
 }

@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 namespace AssocConv.Training;
 
 /// <summary>
-/// Trains a zoo model on a dataset with the reference recipe, writing into a run folder: <c>config.json</c>,
+/// Trains a zoo model on a dataset with a recipe (<see cref="TrainingOptions"/>, <see cref="TrainingRecipes"/>), writing
+/// into a run folder: <c>config.json</c>,
 /// <c>metrics.csv</c>, TensorBoard events under <c>events/</c>, and the checkpoints <c>last.ckpt</c> (after
 /// every epoch, and when interrupted) and <c>best.ckpt</c> (best validation accuracy). A run resumes exactly
 /// where it stopped: weights, optimiser momentum, schedule, position in the epoch and the random streams
@@ -20,7 +21,7 @@ public sealed class Trainer
 {
     /// <summary>File names inside a run folder.</summary>
     public const string LastCheckpoint = "last.ckpt", BestCheckpoint = "best.ckpt", MetricsFile = "metrics.csv",
-        ConfigFile = "config.json", EventsFolder = "events";
+        ConfigFile = "config.json", EventsFolder = "events", DiagnosticsFile = "diagnostics.csv";
 
     private readonly string _runDirectory;
     private ModelSpec _spec;
@@ -30,6 +31,8 @@ public sealed class Trainer
     private readonly Device _device;
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly TorchSharp.Modules.SGD _optimizer;
+    private readonly double[] _peakRates;
+    private readonly WeightAverage? _average;
     private readonly LabeledImages _train;
     private readonly LabeledImages? _validation;
     private readonly List<EpochMetrics> _history = [];
@@ -42,6 +45,27 @@ public sealed class Trainer
 
     /// <summary>The model being trained.</summary>
     public nn.Module<Tensor, Tensor> Model => _model;
+
+    /// <summary>The model evaluated and saved as the checkpoints' model: the weight average when the recipe keeps one, else <see cref="Model"/>.</summary>
+    public nn.Module<Tensor, Tensor> EvaluationModel => _average?.Model ?? _model;
+
+    /// <summary>Whether every epoch has been trained (a resumed finished run has nothing left to do).</summary>
+    public bool IsFinished => _nextEpoch >= _options.Epochs;
+
+    /// <summary>The run's result so far, without training.</summary>
+    public TrainingResult ResultSoFar => new(_runDirectory, _history.ToList(), Completed: IsFinished, _bestEpoch);
+
+    /// <summary>The learning rate of each of the optimiser's parameter groups, as the last step used it.</summary>
+    public IReadOnlyList<double> CurrentLearningRates => _optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
+
+    /// <summary>The optimiser's parameter groups' kinds, in order (one null entry when all parameters share one group).</summary>
+    public IReadOnlyList<ParameterGroupKind?> GroupKinds { get; private set; } = [null];
+
+    /// <summary>The weight average, when the recipe keeps one.</summary>
+    public WeightAverage? Average => _average;
+
+    /// <summary>The training recipe.</summary>
+    public TrainingOptions Options => _options;
 
     /// <summary>What the model is (architecture and options, the data's channels and classes filled in).</summary>
     public ModelSpec Spec => _spec;
@@ -58,10 +82,14 @@ public sealed class Trainer
         _model = spec.Build();
         _model.to(_device);
         (_train, _validation) = Split(data.Train, options);
-        // every parameter, frozen ones too: they get no gradient, so SGD leaves them alone, and the
-        // optimiser's state lines up the same way whether the run starts or resumes
-        _optimizer = optim.SGD(_model.parameters(), options.LearningRate,
-            momentum: options.Momentum, weight_decay: options.WeightDecay);
+        (_optimizer, _peakRates, var kinds) = ParameterGroups.BuildOptimizer(_model, options);
+        GroupKinds = kinds;
+        if (options.EmaDecay is { } decay)
+        {
+            var average = spec.Build();
+            average.to(_device);
+            _average = new WeightAverage(_model, average, decay);
+        }
     }
 
     /// <summary>
@@ -99,7 +127,13 @@ public sealed class Trainer
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
         var trainer = new Trainer(runDirectory, spec, data, options, (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device);
-        Checkpoint.LoadInto(payload, header, trainer._model, trainer._optimizer);
+        if (trainer._average is { } average)
+        {
+            Checkpoint.LoadInto(payload, header, average.Model, trainer._optimizer, trainingWeights: trainer._model);
+            average.Updates = (long?)header["progress"]!["average_updates"] ?? 0;
+            average.Model.InvalidateKernels();
+        }
+        else Checkpoint.LoadInto(payload, header, trainer._model, trainer._optimizer);
         trainer._model.InvalidateKernels();
         var progress = header["progress"]!;
         trainer._nextEpoch = (int)progress["next_epoch"]!;
@@ -130,6 +164,7 @@ public sealed class Trainer
         using (no_grad()) to.Weight.copy_(from.Weight);
         to.Freeze();
         to.InvalidateKernels();
+        _average?.Restart();
         // recorded as frozen, so a resumed run rebuilds it frozen
         _spec = _spec with { Options = _spec.Options with { Generator = _spec.Generator! with { Frozen = true } } };
         // a frozen weight gets no gradient, so SGD neither updates nor decays it
@@ -202,6 +237,7 @@ public sealed class Trainer
             ["correct"] = _partialCorrect,
             ["seen"] = _partialSeen,
             ["seconds"] = _partialSeconds,
+            ["average_updates"] = _average?.Updates,
         },
         ["best"] = new JsonObject
         {
@@ -225,11 +261,14 @@ public sealed class Trainer
         observer.RunStarting(_runDirectory, _spec.Describe(), _nextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
         WriteMetrics();
         using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
+        var diagnostics = _options.DiagnosticsEvery > 0
+            ? new TrainingDiagnostics(_model, Path.Combine(_runDirectory, DiagnosticsFile), _options.DiagnosticsEvery) : null;
+        var groups = _optimizer.ParamGroups.ToArray();
+        long perEpoch = pipeline.BatchesPerEpoch;
         while (_nextEpoch < _options.Epochs)
         {
             int epoch = _nextEpoch;
-            double lr = _options.LearningRateAt(epoch);
-            foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+            double lr = _options.LearningRateAt(epoch, 0, perEpoch);
             _model.train();
             var watch = Stopwatch.StartNew();
             double secondsBefore = _partialSeconds;
@@ -238,15 +277,20 @@ public sealed class Trainer
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
+                    double factor = _options.LearningRateFactor(epoch, _nextBatch, perEpoch);
+                    for (int g = 0; g < groups.Length; g++) groups[g].LearningRate = _peakRates[g] * factor;
                     _optimizer.zero_grad();
                     var logits = _model.call(batch.Images);
-                    var loss = nn.functional.cross_entropy(logits, batch.Labels);
+                    var loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: _options.LabelSmoothing);
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
                             $"the loss became {value} in epoch {epoch + 1}, batch {_nextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_runDirectory}. Try a lower --lr.");
                     loss.backward();
+                    diagnostics?.BeforeStep(epoch * perEpoch + _nextBatch, epoch + 1);
                     _optimizer.step();
+                    diagnostics?.AfterStep();
+                    _average?.Update();
                     _partialLoss += value * batch.Size;
                     _partialCorrect += logits.argmax(1).eq(batch.Labels).sum().item<long>();
                     _partialSeen += batch.Size;
@@ -257,7 +301,7 @@ public sealed class Trainer
                     100.0 * _partialCorrect / _partialSeen, _partialSeen / Math.Max(_partialSeconds, 1e-9));
                 if (cancel.IsCancellationRequested && _nextBatch < pipeline.BatchesPerEpoch)
                 {
-                    Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), _model, _optimizer);
+                    SaveLast();
                     return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
                 }
             }
@@ -267,9 +311,9 @@ public sealed class Trainer
             {
                 _bestEpoch = metrics.Epoch;
                 if (!double.IsNaN(metrics.ValidationAccuracy)) _bestValidation = metrics.ValidationAccuracy;
-                Checkpoint.Save(Path.Combine(_runDirectory, BestCheckpoint), Header(best: true), _model);
+                Checkpoint.Save(Path.Combine(_runDirectory, BestCheckpoint), Header(best: true), EvaluationModel);
             }
-            Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), _model, _optimizer);
+            SaveLast();
             WriteMetrics();
             events.Add(metrics);
             observer.EpochDone(metrics, isBest, _history);
@@ -279,13 +323,17 @@ public sealed class Trainer
         return new TrainingResult(_runDirectory, _history.ToList(), Completed: true, _bestEpoch);
     }
 
+    private void SaveLast() => Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), EvaluationModel, _optimizer,
+        trainingWeights: _average is null ? null : _model);
+
     private EpochMetrics FinishEpoch(int epoch, double lr)
     {
-        var validation = _validation is null ? null : Evaluator.Evaluate(_model, _validation, _data.Normalization, device: _device, format: _options.MemoryFormat);
-        var test = Evaluator.Evaluate(_model, _data.Test, _data.Normalization, device: _device, format: _options.MemoryFormat);
+        var model = EvaluationModel;
+        var validation = _validation is null ? null : Evaluator.Evaluate(model, _validation, _data.Normalization, device: _device, format: _options.MemoryFormat);
+        var test = Evaluator.Evaluate(model, _data.Test, _data.Normalization, device: _device, format: _options.MemoryFormat, flip: _options.FlipTest);
         var metrics = new EpochMetrics(epoch + 1, lr, _partialLoss / _partialSeen, 100.0 * _partialCorrect / _partialSeen,
             validation?.Loss ?? double.NaN, validation?.Accuracy ?? double.NaN, test.Loss, test.Accuracy,
-            _partialSeconds, _partialSeen / Math.Max(_partialSeconds, 1e-9));
+            _partialSeconds, _partialSeen / Math.Max(_partialSeconds, 1e-9), test.FlipAccuracy);
         _history.Add(metrics);
         _nextEpoch = epoch + 1;
         _nextBatch = 0;

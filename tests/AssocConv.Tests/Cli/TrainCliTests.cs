@@ -29,7 +29,7 @@ public sealed class TrainCliTests : IDisposable
             Assert.True(File.Exists(Path.Combine(run, file)), file);
         Assert.Single(Directory.GetFiles(Path.Combine(run, "events"), "events.out.tfevents.*"));
         var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
-        Assert.Equal("epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s", csv[0]);
+        Assert.Equal("epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip", csv[0]);
         Assert.Equal(2, csv.Length);
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "config.json")));
         Assert.Equal(1, config.RootElement.GetProperty("model").GetProperty("input_channels").GetInt32());

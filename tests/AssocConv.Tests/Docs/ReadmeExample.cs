@@ -1,7 +1,9 @@
 // The README's C# examples, compiled and run by ReadmeExampleTests; the README must quote each
 // region between its markers exactly.
 using AssocConv.Csg;
+using AssocConv.Data;
 using AssocConv.Models;
+using AssocConv.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,6 +59,22 @@ public static class ReadmeExample
         Console.WriteLine($"{result.TrainableBefore:N0} -> {result.TrainableAfter:N0} trainable parameters, " +
                           $"{result.Layers.Count} layers, overall error {result.RelativeError:P1}");
         // </readme-associate>
+        return result;
+    }
+
+    public static TrainingResult RunRecipe(string runs)
+    {
+        // <readme-recipe>
+        // the fast recipe, changed where you like; every field is recorded in the run's config.json
+        var options = TrainingRecipes.Fast(epochs: 3) with { TrainLimit = 4000, LabelSmoothing = 0.05 };
+        var generator = GeneratorOptions.Default with { Slice = new SliceShape(16, 16), CodeInit = CodeInit.FanIn };
+        var spec = new ModelSpec("resnet20", new ModelOptions { Generator = generator });
+        using var data = Dataset.LoadSample();                    // or Dataset.Load(DatasetSpec.Parse("cifar10"))
+        var trainer = Trainer.Start(Path.Combine(runs, "rn20"), spec, data, options);
+        var result = trainer.Run();                               // Trainer.Resume(folder, data).Run() continues it
+        var last = result.History[^1];
+        Console.WriteLine($"final epoch: {last.TestAccuracy:F2}% ({last.TestAccuracyFlip:F2}% with flip TTA)");
+        // </readme-recipe>
         return result;
     }
 }

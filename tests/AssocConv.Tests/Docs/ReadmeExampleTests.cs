@@ -15,6 +15,7 @@ public class ReadmeExampleTests
     [Theory]
     [InlineData("readme")]
     [InlineData("readme-associate")]
+    [InlineData("readme-recipe")]
     public void The_readme_quotes_the_examples_exactly(string marker)
     {
         var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md")).Replace("\r\n", "\n");
@@ -37,5 +38,24 @@ public class ReadmeExampleTests
         Assert.Equal(160_450, result.TrainableAfter);
         Assert.Equal(54, result.Layers.Count);
         Assert.InRange(result.RelativeError!.Value, 0.0, 1.0);
+    }
+
+    [Fact]
+    public void The_recipe_example_trains_three_epochs_and_reports_both_accuracies()
+    {
+        var runs = Directory.CreateTempSubdirectory("assocconv-readme-").FullName;
+        try
+        {
+            var result = ReadmeExample.RunRecipe(runs);
+            Assert.True(result.Completed);
+            Assert.Equal(3, result.History.Count);
+            Assert.InRange(result.History[^1].TestAccuracy, 50, 100);   // ten classes: chance is 10%
+            Assert.False(double.IsNaN(result.History[^1].TestAccuracyFlip));
+            Assert.Contains("\"recipe\": \"fast\"", File.ReadAllText(Path.Combine(runs, "rn20", "config.json")));
+        }
+        finally
+        {
+            Directory.Delete(runs, recursive: true);
+        }
     }
 }

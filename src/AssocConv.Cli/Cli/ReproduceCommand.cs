@@ -1,0 +1,169 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+using AssocConv.Interop;
+using AssocConv.Models;
+using AssocConv.Training;
+using Spectre.Console;
+
+namespace AssocConv.Cli;
+
+/// <summary>
+/// <c>assocconv reproduce</c>: trains the paper's rows (plain and associative, the paper's slices and code sizes) with
+/// one recipe and writes <c>results.md</c>, <c>results.png</c> and <c>results.json</c>. Each row lives in its own
+/// folder; a finished row is read back, an interrupted one resumed.
+/// </summary>
+internal static class ReproduceCommand
+{
+    public const string TableFile = "results.md", PlotFile = "results.png", ReportFile = "results.json";
+
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var rowsOption = new Option<string?>("--rows")
+        {
+            Description = $"Rows to train, comma-separated (default: all): {string.Join(", ", PaperRows.All.Select(r => r.Name))}",
+        };
+        var data = new DataArguments(required: false, fallback: "cifar10");
+        var recipe = new TrainingArguments(TrainingRecipes.FastName);
+        var references = new Option<string?>("--reference-checkpoints")
+        {
+            Description = "Folder of the authors' checkpoints, whose recorded accuracy the table shows beside ours " +
+                "(default: $ASSOCCONV_REFERENCE_CHECKPOINTS, else ../shared/fixtures/reference-checkpoints when present)",
+        };
+        var output = new Option<string>("--out") { Description = "Folder for the rows' runs and the table; a second call resumes it", Required = true };
+        var json = CommonOptions.Json();
+        var command = new Command("reproduce", "Train the paper's CIFAR-10 rows, plain and associative, and write the results table (Markdown, PNG, JSON)");
+        command.Options.Add(rowsOption);
+        data.AddTo(command);
+        recipe.AddTo(command);
+        command.Options.Add(references);
+        command.Options.Add(output);
+        command.Options.Add(json);
+        command.SetAction(result =>
+        {
+            var device = CommonOptions.ApplyRuntime(result);
+            var term = terminal(result.GetValue(json));
+            var rows = result.GetValue(rowsOption) is { } text
+                ? text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(PaperRows.Get).DistinctBy(r => r.Name).ToList()
+                : PaperRows.All.ToList();
+            if (rows.Count == 0) throw new UsageException("--rows: name at least one row");
+            var training = recipe.Read(result);
+            var codeInit = TrainingRecipes.CodeInit(recipe.RecipeName(result));
+            var referenceFolder = result.GetValue(references) ?? Environment.GetEnvironmentVariable("ASSOCCONV_REFERENCE_CHECKPOINTS")
+                ?? Path.Combine("..", "shared", "fixtures", "reference-checkpoints");
+            var spec = data.Spec(result)!;
+            using var dataset = DataArguments.Load(spec, term);
+            var root = result.GetValue(output)!;
+            var entries = new List<JsonObject>();
+            foreach (var row in rows)
+            {
+                var generator = codeInit is null ? row.Generator : row.Generator with { CodeInit = codeInit.Value };
+                term.Error.WriteLine($"row {row.Name}: {row.Model}, plain and associative ({generator.Describe()})");
+                var runs = ComparisonRuns.Run(row.Model, new ModelOptions { Generator = generator }, training, [training.Seed],
+                    Path.Combine(root, row.Name), dataset, device, term);
+                if (runs is null) return ExitCodes.Interrupted;
+                entries.Add(new JsonObject
+                {
+                    ["row"] = row.Name,
+                    ["model"] = row.Model,
+                    ["slice"] = row.Slice.ToString(),
+                    ["code_size"] = row.CodeSize,
+                    ["plain"] = Brief(runs[0]),
+                    ["associative"] = Brief(runs[1]),
+                    ["reference_checkpoint_accuracy"] = ReferenceAccuracy(referenceFolder, row),
+                });
+            }
+            var report = new JsonObject
+            {
+                ["data"] = spec.ToString(),
+                ["recipe"] = training.Recipe,
+                ["epochs"] = training.Epochs,
+                ["seed"] = training.Seed,
+                ["training"] = training.ToJson(),
+                ["rows"] = new JsonArray(entries.Select(e => (JsonNode)e.DeepClone()).ToArray()),
+            };
+            var markdown = Markdown(report);
+            AtomicFile.WriteText(Path.Combine(root, TableFile), markdown);
+            AtomicFile.WriteText(Path.Combine(root, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
+            Plot(Path.Combine(root, PlotFile), report);
+            // Markdown unwrapped, to be pasted: on stdout, or on stderr when stdout carries the JSON
+            if (result.GetValue(json))
+            {
+                term.Error.Write(markdown);
+                term.Out.WriteLine(report.ToJsonString(new() { WriteIndented = true }));
+            }
+            else term.Out.Write(markdown);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static JsonObject Brief(JsonObject run) => new()
+    {
+        ["trainable"] = run["trainable"]!.DeepClone(),
+        ["test_accuracy"] = run["last_test_accuracy"]?.DeepClone(),
+        ["test_accuracy_flip"] = run["last_test_accuracy_flip"]?.DeepClone(),
+        ["train_seconds"] = run["train_seconds"]!.DeepClone(),
+        ["images_per_second"] = run["images_per_second"]!.DeepClone(),
+        ["run"] = run["run"]!.DeepClone(),
+    };
+
+    /// <summary>The accuracy the authors' checkpoint of this row records, or null when there is none to read.</summary>
+    private static double? ReferenceAccuracy(string folder, PaperRow row)
+    {
+        if (row.ReferenceCheckpoint is null) return null;
+        var path = Path.Combine(folder, row.ReferenceCheckpoint);
+        if (!File.Exists(path)) return null;
+        using var file = TorchFile.Read(path);
+        return file.Extras.TryGetValue("acc", out var acc) && acc is IConvertible c ? c.ToDouble(CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>The results as a Markdown table: parameters, final-epoch accuracies, the reference checkpoint's, wall time.</summary>
+    public static string Markdown(JsonObject report)
+    {
+        static string Acc(JsonNode? n) => n is null ? "-" : $"{(double)n:F2}%";
+        static string Time(JsonNode? n) => n is null ? "-" : $"{(double)n / 60:F1} min";
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"{report["data"]}, recipe {report["recipe"]}, {report["epochs"]} epochs, seed {report["seed"]}; ");
+        text.Append("test accuracy of the final epoch (with flip test-time augmentation in brackets).\n\n");
+        text.Append("| row | slice, code | plain params | plain acc | assoc. params | ratio | assoc. acc | gap | reference checkpoint | train time (plain + assoc.) |\n");
+        text.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var row in report["rows"]!.AsArray())
+        {
+            var p = row!["plain"]!;
+            var a = row["associative"]!;
+            long pt = (long)p["trainable"]!, at = (long)a["trainable"]!;
+            string gap = p["test_accuracy"] is { } x && a["test_accuracy"] is { } y ? $"{(double)y - (double)x:+0.00;-0.00}" : "-";
+            text.Append(CultureInfo.InvariantCulture,
+                $"| {row["row"]} | {row["slice"]}, {row["code_size"]} | {pt:N0} | {Acc(p["test_accuracy"])} ({Acc(p["test_accuracy_flip"])}) | " +
+                $"{at:N0} | {(double)pt / at:F2}x | {Acc(a["test_accuracy"])} ({Acc(a["test_accuracy_flip"])}) | {gap} | " +
+                $"{Acc(row["reference_checkpoint_accuracy"])} | {Time((double)p["train_seconds"]! + (double)a["train_seconds"]!)} |\n");
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Accuracy against trainable parameters, plain and associative, one labelled point per row.</summary>
+    private static void Plot(string path, JsonObject report)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var variant in new[] { "plain", "associative" })
+        {
+            var points = report["rows"]!.AsArray()
+                .Where(r => r![variant]!["test_accuracy"] is not null)
+                .Select(r => ((string)r!["row"]!, (double)(long)r[variant]!["trainable"]! / 1000, (double)r[variant]!["test_accuracy"]!)).ToList();
+            if (points.Count == 0) continue;
+            var scatter = plot.Add.ScatterPoints(points.Select(p => p.Item2).ToArray(), points.Select(p => p.Item3).ToArray());
+            scatter.LegendText = variant;
+            scatter.MarkerSize = 10;
+            foreach (var (name, x, y) in points) plot.Add.Text(name, x, y);
+        }
+        plot.Title($"CIFAR-10, recipe {report["recipe"]}, {report["epochs"]} epochs: final-epoch test accuracy");
+        plot.XLabel("trainable parameters (thousands)");
+        plot.YLabel("test accuracy (%)");
+        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
+        var temp = $"{path}.{Environment.ProcessId}.tmp.png";
+        plot.SavePng(temp, 800, 500);
+        File.Move(temp, path, overwrite: true);
+    }
+}

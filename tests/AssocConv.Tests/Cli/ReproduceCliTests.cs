@@ -1,0 +1,73 @@
+using System.Text.Json;
+
+namespace AssocConv.Tests.Cli;
+
+/// <summary>compare with several seeds and reproduce: their files, their tables, and that finished runs are read back, not redone.</summary>
+public sealed class ReproduceCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-reproduce-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => TestSupport.RunCli(args);
+
+    private static readonly string[] Tiny = ["--data", "sample", "--epochs", "1", "--train-limit", "256", "--batch-size", "64", "--threads", "2"];
+
+    [Fact]
+    public void Reproduce_writes_its_table_reads_finished_rows_back_and_refuses_a_folder_made_otherwise()
+    {
+        var root = Path.Combine(_dir, "paper");
+        var (code, stdout, stderr) = Run(["reproduce", "--rows", "resnet20", "--out", root, "--json", .. Tiny]);
+        Assert.True(code == 0, stderr);
+        using (var report = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal("fast", report.RootElement.GetProperty("recipe").GetString());
+            var row = Assert.Single(report.RootElement.GetProperty("rows").EnumerateArray());
+            // the sample has one channel: the first convolution has 16 x 1 x 3 x 3 weights instead of 16 x 3 x 3 x 3
+            Assert.Equal(269_722 - 3 * 16 * 9 + 1 * 16 * 9, row.GetProperty("plain").GetProperty("trainable").GetInt64());
+            Assert.Equal("16x16x3x3", row.GetProperty("slice").GetString());
+            Assert.True(row.GetProperty("associative").GetProperty("test_accuracy_flip").GetDouble() >= 0);
+        }
+        var table = File.ReadAllText(Path.Combine(root, "results.md"));
+        Assert.Contains("| resnet20 | 16x16x3x3, 72 |", table);
+        Assert.True(File.Exists(Path.Combine(root, "results.png")));
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "resnet20", "associative", "config.json"))))
+            Assert.Equal("FanIn", config.RootElement.GetProperty("model").GetProperty("code_init").GetString());
+
+        // a second call reads both runs back without training
+        var checkpoint = Path.Combine(root, "resnet20", "plain", "last.ckpt");
+        var written = File.GetLastWriteTimeUtc(checkpoint);
+        (code, _, stderr) = Run(["reproduce", "--rows", "resnet20", "--out", root, .. Tiny]);
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("epoch 1/1", stderr);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(checkpoint));
+
+        // the same folder with another budget is refused, naming what differs
+        (code, _, stderr) = Run(["reproduce", "--rows", "resnet20", "--out", root, "--label-smoothing", "0.2", .. Tiny]);
+        Assert.Equal(2, code);
+        Assert.Contains("label_smoothing 0.1, asked 0.2", stderr);
+        (code, _, stderr) = Run(["reproduce", "--rows", "resnet21", "--out", root, .. Tiny]);
+        Assert.Equal(2, code);
+        Assert.Contains("'resnet21' is not a row", stderr);
+    }
+
+    [Fact]
+    public void Compare_with_two_seeds_trains_four_runs_and_draws_every_curve()
+    {
+        var root = Path.Combine(_dir, "cmp");
+        var (code, stdout, stderr) = Run(["compare", "--model", "small-cnn", "--recipe", "fast", "--seeds", "1,2", "--out", root, "--json", .. Tiny]);
+        Assert.True(code == 0, stderr);
+        using var report = JsonDocument.Parse(stdout);
+        var runs = report.RootElement.GetProperty("variants").EnumerateArray()
+            .Select(v => (v.GetProperty("variant").GetString(), v.GetProperty("seed").GetInt64())).ToList();
+        Assert.Equal(new (string?, long)[] { ("plain", 1), ("associative", 1), ("plain", 2), ("associative", 2) }, runs);
+        foreach (var (variant, seed) in runs)
+            Assert.True(File.Exists(Path.Combine(root, $"seed-{seed}", variant!, "last.ckpt")));
+        Assert.True(File.Exists(Path.Combine(root, "compare-accuracy.png")));
+        Assert.All(report.RootElement.GetProperty("variants").EnumerateArray(),
+            v => Assert.True(v.GetProperty("last_test_accuracy_flip").GetDouble() > 0));   // the fast recipe measures it
+        // the two seeds give two different plain runs
+        var accuracies = report.RootElement.GetProperty("variants").EnumerateArray().Select(v => v.GetProperty("last_test_accuracy").GetDouble()).ToList();
+        Assert.NotEqual(accuracies[0], accuracies[2]);
+    }
+}
