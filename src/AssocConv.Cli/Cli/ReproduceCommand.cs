@@ -162,8 +162,6 @@ internal static class ReproduceCommand
         plot.XLabel("trainable parameters (thousands)");
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend(ScottPlot.Alignment.LowerRight);
-        var temp = $"{path}.{Environment.ProcessId}.tmp.png";
-        plot.SavePng(temp, 800, 500);
-        File.Move(temp, path, overwrite: true);
+        RunPlots.Save(plot, path);
     }
 }

@@ -47,7 +47,12 @@ internal static class RunPlots
         plot.XLabel("epoch");
         plot.YLabel(yLabel);
         plot.ShowLegend();
-        // the same write-then-rename as every other file of a run
+        Save(plot, path);
+    }
+
+    /// <summary>Writes <paramref name="plot"/> as an 800x500 PNG, with the same write-then-rename as every other file of a run.</summary>
+    public static void Save(ScottPlot.Plot plot, string path)
+    {
         var temp = $"{path}.{Environment.ProcessId}.tmp.png";
         plot.SavePng(temp, 800, 500);
         File.Move(temp, path, overwrite: true);
