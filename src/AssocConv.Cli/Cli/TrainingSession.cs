@@ -43,6 +43,7 @@ internal static class TrainingSession
         var report = ParameterReport.Of(trainer.Model);
         var best = result.Best;
         var last = result.History.LastOrDefault();
+        double seconds = result.History.Sum(m => m.Seconds);
         var json = new JsonObject
         {
             ["run"] = Path.GetFullPath(result.RunDirectory),
@@ -58,9 +59,8 @@ internal static class TrainingSession
             ["best_test_accuracy"] = best?.TestAccuracy,
             ["last_test_accuracy"] = last?.TestAccuracy,
             ["last_test_accuracy_flip"] = last is null || double.IsNaN(last.TestAccuracyFlip) ? null : last.TestAccuracyFlip,
-            ["train_seconds"] = result.History.Sum(m => m.Seconds),
-            ["images_per_second"] = result.History.Sum(m => m.Seconds) > 0
-                ? Math.Round(result.History.Sum(m => m.ImagesPerSecond * m.Seconds) / result.History.Sum(m => m.Seconds), 1) : 0,
+            ["train_seconds"] = seconds,
+            ["images_per_second"] = seconds > 0 ? Math.Round(result.History.Sum(m => m.ImagesPerSecond * m.Seconds) / seconds, 1) : 0,
             ["recipe"] = trainer.Options.Recipe,
             ["parameters"] = ParamsCommand.ToJson(trainer.Spec.Name, trainer.Spec.Options with
             {

@@ -65,7 +65,7 @@ public sealed class TrainingDiagnostics
         _groups = [];
         foreach (var kind in _parameters.Select(p => p.Kind).Distinct())
         {
-            var members = _parameters.Where(p => p.Kind == kind && p.Parameter.requires_grad).Select(p => p.Parameter).ToList();
+            var members = Trained(kind);
             if (members.Count == 0) continue;
             using var joined = cat(members.Select(p => p.detach().flatten()).ToArray());
             var before = joined.clone();   // cat may hand back its only input, a view of the parameter
@@ -87,7 +87,7 @@ public sealed class TrainingDiagnostics
         {
             foreach (var (kind, (before, gradRms)) in _groups)
             {
-                var members = _parameters.Where(p => p.Kind == kind && p.Parameter.requires_grad).Select(p => p.Parameter.detach().flatten()).ToArray();
+                var members = Trained(kind).Select(p => p.detach().flatten()).ToArray();
                 using var after = cat(members);
                 foreach (var m in members) m.Dispose();
                 rows.Append(CultureInfo.InvariantCulture, $"{_step},{_epoch},group,{kind},{F(Rms(before))},{F(gradRms)},,{F(RelativeChange(before, after))}\n");
@@ -107,6 +107,10 @@ public sealed class TrainingDiagnostics
         _groups = null;
         _kernels = null;
     }
+
+    /// <summary>The parameters of a group that train (frozen ones get no step to measure).</summary>
+    private List<Parameter> Trained(ParameterGroupKind kind) =>
+        _parameters.Where(p => p.Kind == kind && p.Parameter.requires_grad).Select(p => p.Parameter).ToList();
 
     private static Tensor Kernel(nn.Module layer)
     {
