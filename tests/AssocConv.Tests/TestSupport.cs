@@ -63,3 +63,12 @@ internal sealed class SharedFactAttribute : FactAttribute
         if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here";
     }
 }
+
+/// <summary>A fact that needs a file or folder an optional Debian package installs; skipped, naming the package, without it.</summary>
+internal sealed class SystemFactAttribute : FactAttribute
+{
+    public SystemFactAttribute(string path, string package)
+    {
+        if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here: install Debian's {package} (.ci/run does)";
+    }
+}

@@ -39,7 +39,14 @@ internal static class CliApp
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            foreach (var e in parsed.Errors) error.WriteLine($"assocconv: {Friendly(e.Message)}");
+            foreach (var e in parsed.Errors)
+            {
+                var message = Friendly(e.Message);
+                if (parsed.UnmatchedTokens.FirstOrDefault(t => message.Contains($"'{t}'", StringComparison.Ordinal)) is { } token
+                    && Suggestions.Closest(parsed.CommandResult.Command, token) is { } closest)
+                    message = $"{message.TrimEnd('.')}; did you mean '{closest}'?";
+                error.WriteLine($"assocconv: {message}");
+            }
             error.WriteLine("Run 'assocconv --help' for usage.");
             return ExitCodes.BadInput;
         }

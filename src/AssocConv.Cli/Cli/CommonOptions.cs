@@ -44,6 +44,24 @@ internal static class CommonOptions
     private static int _reportingCorrections;
 
     /// <summary>
+    /// On resume: the thread count the run recorded, unless --threads was given. Reductions summed in another
+    /// order round differently, so a different count makes the resumed run drift from an uninterrupted one.
+    /// </summary>
+    public static void RestoreThreads(ParseResult result, int? recorded, TextWriter warnings)
+    {
+        if (recorded is not > 0) return;
+        if (result.GetResult(ThreadsName) is System.CommandLine.Parsing.OptionResult { Implicit: false })
+        {
+            int given = result.GetValue<int>(ThreadsName);
+            if (given != recorded)
+                warnings.WriteLine($"assocconv: warning: the run used {recorded} threads; with {(given == 0 ? "libtorch's default" : given.ToString())} " +
+                    "it continues, but will not match an uninterrupted run exactly");
+            return;
+        }
+        torch.set_num_threads(recorded.Value);
+    }
+
+    /// <summary>
     /// Applies --threads, keeps freed tensor memory for reuse (see GlibcMalloc), says on stderr when a convolution
     /// libtorch computes wrongly on this machine runs another way (see ConvolutionGuard) and checks --device; returns
     /// the device to use.

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using AssocConv.IO;
 using AssocConv.Models;
 using AssocConv.Training;
 using Spectre.Console;

@@ -47,6 +47,9 @@ internal static class DataCommand
             catch (Exception e) when (e is HttpRequestException or InvalidDataException or TaskCanceledException)
             {
                 term.Error.WriteLine($"assocconv: {spec.Name}: {e.Message}");
+                if (e is HttpRequestException)
+                    term.Error.WriteLine($"assocconv: without a connection, copy the official files ({string.Join(", ", source.Files.Select(f => f.FileName))}) " +
+                        $"from another machine{(source.Archive ? " and unpack them" : "")} into {target}, or into any folder DIR and pass --data {spec.Name}:DIR");
                 return ExitCodes.Failure;
             }
             term.Results.WriteLine($"{spec.Name} is in {folder}; use --data {spec.Name}" +

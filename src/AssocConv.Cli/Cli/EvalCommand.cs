@@ -37,7 +37,7 @@ internal static class EvalCommand
             var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
             var term = terminal(result.GetValue(json));
             var path = result.GetValue(checkpoint)!;
-            if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
+            if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
             bool ours = Checkpoint.IsCheckpoint(path);
             ModelSpec spec;
             DatasetSpec dataSpec;
@@ -48,7 +48,7 @@ internal static class EvalCommand
                 var (header, payload) = Checkpoint.Read(path);
                 spec = ModelSpec.FromJson(header["model"]!);
                 dataSpec = data.Spec(result) ?? DatasetSpec.Parse((string)header["data"]!["spec"]!);
-                load = m => Checkpoint.LoadInto(payload, header, m);
+                load = m => { Checkpoint.LoadInto(payload, header, m); FiniteWeights.Check(path, m.state_dict()); };
             }
             else
             {

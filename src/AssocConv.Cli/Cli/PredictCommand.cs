@@ -27,7 +27,11 @@ internal static class PredictCommand
         {
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
-            var (header, model) = Checkpoint.LoadModel(result.GetValue(checkpoint)!);
+            var path = result.GetValue(checkpoint)!;
+            if (!Checkpoint.IsCheckpoint(path))
+                throw new UsageException($"{path} is not an AssocConv checkpoint (a PyTorch file has no class names or normalisation): " +
+                    $"convert it with 'assocconv import --checkpoint {path} --model NAME [--slice S --code-size C] --data DATA --out FILE.ckpt' and predict with that");
+            var (header, model) = Checkpoint.LoadModel(path);
             using var _ = model;
             var data = header["data"]!;
             var classes = data["class_names"]!.AsArray().Select(c => (string)c!).ToArray();
@@ -39,9 +43,9 @@ internal static class PredictCommand
             model.to(device);
             model.eval();
             var output = new JsonArray();
-            foreach (var path in result.GetValue(images)!)
+            foreach (var image in result.GetValue(images)!)
             {
-                var pixels = ImageFile.Read(path, channels, height, width);
+                var pixels = ImageFile.Read(image, channels, height, width);
                 using var scope = NewDisposeScope();
                 using var set = new LabeledImages(tensor(pixels, new long[] { 1, channels, height, width }), tensor(new long[] { 0 }), classes);
                 var pipeline = new BatchPipeline(set, normalization, 1, shuffle: false, augment: false, seed: 0, device);
@@ -51,7 +55,9 @@ internal static class PredictCommand
                 var (values, indices) = probabilities.topk(k);
                 var p = values.cpu().data<float>().ToArray();
                 var c = indices.cpu().data<long>().ToArray();
-                var table = new Table().Title(Markup.Escape(path)).AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
+                // the name on a line of its own: as the narrow table's title it would be wrapped or cut
+                term.Results.MarkupLine($"[bold]{Markup.Escape(image)}[/]");
+                var table = new Table().AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
                 var list = new JsonArray();
                 for (int i = 0; i < k; i++)
                 {
@@ -59,7 +65,7 @@ internal static class PredictCommand
                     list.Add(new JsonObject { ["class"] = classes[c[i]], ["index"] = c[i], ["probability"] = p[i] });
                 }
                 term.Results.Write(table);
-                output.Add(new JsonObject { ["image"] = path, ["top"] = list });
+                output.Add(new JsonObject { ["image"] = image, ["top"] = list });
             }
             if (result.GetValue(json)) term.Out.WriteLine(output.ToJsonString(new() { WriteIndented = true }));
             return ExitCodes.Success;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using AssocConv.IO;
 using AssocConv.Interop;
 using AssocConv.Models;
 using AssocConv.Training;

@@ -50,11 +50,22 @@ internal static class RunPlots
         Save(plot, path);
     }
 
-    /// <summary>Writes <paramref name="plot"/> as an 800x500 PNG, with the same write-then-rename as every other file of a run.</summary>
+    /// <summary>
+    /// Writes <paramref name="plot"/> as an 800x500 PNG, with the same write-then-rename as every other file of a run.
+    /// Best effort: a plot that cannot be written (a full disk) is reported on stderr and never stops a training.
+    /// </summary>
     public static void Save(ScottPlot.Plot plot, string path)
     {
         var temp = $"{path}.{Environment.ProcessId}.tmp.png";
-        plot.SavePng(temp, 800, 500);
-        File.Move(temp, path, overwrite: true);
+        try
+        {
+            plot.SavePng(temp, 800, 500);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"assocconv: warning: {path} not written: {e.Message}");
+            try { File.Delete(temp); } catch (IOException) { }
+        }
     }
 }

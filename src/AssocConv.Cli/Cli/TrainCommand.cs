@@ -34,11 +34,20 @@ internal static class TrainCommand
             {
                 if (model.Given(result) || result.GetValue(output) is not null || result.GetValue(generatorFrom) is not null)
                     throw new UsageException("--resume continues a run as it was configured: leave out --model, --out and --generator-from");
+                if (recipe.GivenNames(result) is { Count: > 0 } changed)
+                    throw new UsageException($"--resume continues a run as it was configured, so {string.Join(", ", changed)} cannot change it " +
+                        "(a longer run would also have another learning-rate schedule); start a new run with --out");
                 var header = Trainer.ReadRunHeader(runDir);
+                CommonOptions.RestoreThreads(result, Trainer.RecordedThreads(runDir), term.Error);
                 var spec = data.Spec(result) ?? AssocConv.Data.DatasetSpec.Parse((string)header["data"]!["spec"]!);
                 using var dataset = DataArguments.Load(spec, term);
                 trainer = Trainer.Resume(runDir, dataset, device);
                 description = ModelSpec.FromJson(header["model"]!).Describe();
+                if (trainer.IsFinished)
+                {
+                    term.Error.WriteLine($"{runDir} has finished all {trainer.Options.Epochs} epochs; nothing to train (its summary follows)");
+                    return Finish(trainer, trainer.ResultSoFar, description, term, result.GetValue(json));
+                }
                 return Finish(trainer, TrainingSession.Run(trainer, term), description, term, result.GetValue(json));
             }
             else

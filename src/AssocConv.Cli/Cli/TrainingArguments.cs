@@ -71,6 +71,13 @@ internal sealed class TrainingArguments
             command.Options.Add(o);
     }
 
+    /// <summary>The training options given on the command line (none of them: empty).</summary>
+    public IReadOnlyList<string> GivenNames(ParseResult result) =>
+        [.. new Option[] { _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr, _generatorDecay,
+                _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit }
+            .Where(o => result.GetResult(o) is { Implicit: false })
+            .Select(o => o.Name)];
+
     /// <summary>The recipe named by --recipe (or the default).</summary>
     public string RecipeName(ParseResult result) => (result.GetValue(_recipe) ?? DefaultRecipe).Trim().ToLowerInvariant();
 

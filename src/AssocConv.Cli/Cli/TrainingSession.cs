@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Data;
+using AssocConv.IO;
 using AssocConv.Models;
 using AssocConv.Training;
 using Spectre.Console;
@@ -55,10 +56,10 @@ internal static class TrainingSession
             ["plain_trainable"] = report.PlainTrainable,
             ["ratio"] = Math.Round(report.Ratio, 4),
             ["best_epoch"] = best?.Epoch,
-            ["best_val_accuracy"] = best is null || double.IsNaN(best.ValidationAccuracy) ? null : best.ValidationAccuracy,
-            ["best_test_accuracy"] = best?.TestAccuracy,
-            ["last_test_accuracy"] = last?.TestAccuracy,
-            ["last_test_accuracy_flip"] = last is null || double.IsNaN(last.TestAccuracyFlip) ? null : last.TestAccuracyFlip,
+            ["best_val_accuracy"] = Finite(best?.ValidationAccuracy),
+            ["best_test_accuracy"] = Finite(best?.TestAccuracy),   // none when the test set is empty
+            ["last_test_accuracy"] = Finite(last?.TestAccuracy),
+            ["last_test_accuracy_flip"] = Finite(last?.TestAccuracyFlip),
             ["train_seconds"] = seconds,
             ["images_per_second"] = seconds > 0 ? Math.Round(result.History.Sum(m => m.ImagesPerSecond * m.Seconds) / seconds, 1) : 0,
             ["recipe"] = trainer.Options.Recipe,
@@ -72,6 +73,11 @@ internal static class TrainingSession
         return json;
     }
 
+    // JSON has no NaN: a metric that could not be measured is null
+    private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
+
+    private static string Percent(JsonNode? value) => value is null ? "n/a" : $"{(double)value:F2}%";
+
     public static void RenderSummary(IAnsiConsole console, JsonObject s)
     {
         var table = new Table().Title($"[bold]{Markup.Escape((string)s["model"]!)}[/]").AddColumn("").AddColumn(new TableColumn("").RightAligned());
@@ -84,8 +90,8 @@ internal static class TrainingSession
         {
             table.AddRow("best epoch (validation)", $"{(int)s["best_epoch"]!}");
             if (s["best_val_accuracy"] is { } v) table.AddRow("validation accuracy there", $"{(double)v:F2}%");
-            table.AddRow("test accuracy there", $"{(double)s["best_test_accuracy"]!:F2}%");
-            table.AddRow("test accuracy, last epoch", $"{(double)s["last_test_accuracy"]!:F2}%");
+            table.AddRow("test accuracy there", Percent(s["best_test_accuracy"]));
+            table.AddRow("test accuracy, last epoch", Percent(s["last_test_accuracy"]));
             if (s["last_test_accuracy_flip"] is { } flip) table.AddRow("  with flip test-time augmentation", $"{(double)flip:F2}%");
         }
         table.AddRow("training time", $"{(double)s["train_seconds"]!:F0} s");

@@ -51,7 +51,7 @@ public static class CifarReader
         {
             var file = files[f];
             if (!File.Exists(file)) throw new DataFormatException(file, "missing (expected the official binary CIFAR file)");
-            long length = new FileInfo(file).Length;
+            long length = AssocConv.IO.RegularFile.Resolve(file).Length;   // a link's target, not the link
             if (length == 0 || length % recordSize != 0)
                 throw new DataFormatException(file,
                     $"{length:N0} bytes is not a whole number of {recordSize:N0}-byte records ({labelBytes} label byte{(labelBytes > 1 ? "s" : "")} + {Pixels:N0} pixels); the file is truncated or not CIFAR");
@@ -64,7 +64,7 @@ public static class CifarReader
         var record = new byte[recordSize];
         for (int f = 0; f < files.Length; f++)
         {
-            using var stream = File.OpenRead(files[f]);
+            using var stream = File.OpenRead(AssocConv.IO.RegularFile.Resolve(files[f]).FullName);
             for (long r = 0; r < records[f]; r++, n++)
             {
                 stream.ReadExactly(record);

@@ -59,45 +59,64 @@ public static class IdxReader
     }
 
     private static byte[] ReadFile(string path) =>
-        File.Exists(path) ? File.ReadAllBytes(path) : throw new DataFormatException(path, "missing");
+        File.Exists(path) ? AssocConv.IO.RegularFile.ReadAllBytes(path) : throw new DataFormatException(path, "missing");
 
     /// <summary>An IDX file's dimensions and its <c>uint8</c> payload, checked against the header.</summary>
     public static (int[] Dims, byte[] Data) ReadIdx(string path, int expectedDims) => ParseIdx(path, ReadFile(path), expectedDims);
 
+    /// <summary>Bytes of data an IDX file may declare: 20 times Fashion-MNIST's training images.</summary>
+    public const long MaxDataBytes = 1L << 30;
+
     /// <summary>The dimensions and payload of IDX bytes (gzipped or not) named <paramref name="path"/> in messages.</summary>
+    /// <exception cref="DataFormatException">
+    /// Not IDX of unsigned bytes, a size that overflows or exceeds <see cref="MaxDataBytes"/>, or data shorter or longer than declared.
+    /// </exception>
     public static (int[] Dims, byte[] Data) ParseIdx(string path, byte[] bytes, int expectedDims)
     {
+        bool gzipped = bytes.Length >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+        using Stream stream = gzipped
+            ? new GZipStream(new MemoryStream(bytes, writable: false), CompressionMode.Decompress)
+            : new MemoryStream(bytes, writable: false);
         try
         {
-            if (bytes.Length >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)
+            // the header first, and only as many bytes as it declares (checked against the limit) after it
+            var header = new byte[4 + 4 * expectedDims];
+            int got = stream.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+            if (got < header.Length)
+                throw new DataFormatException(path, $"{got} bytes, shorter than an IDX header of {header.Length}");
+            if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != expectedDims)
+                throw new DataFormatException(path,
+                    $"magic number {header[0]:x2}{header[1]:x2}{header[2]:x2}{header[3]:x2}, expected 000008{expectedDims:x2} (unsigned bytes, {expectedDims} dimensions)");
+            var dims = new int[expectedDims];
+            long count = 1;
+            for (int d = 0; d < expectedDims; d++)
             {
-                using var gz = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
-                using var plain = new MemoryStream();
-                gz.CopyTo(plain);
-                bytes = plain.ToArray();
+                dims[d] = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4 + 4 * d));
+                if (dims[d] < 0) throw new DataFormatException(path, $"dimension {d} is negative ({dims[d]})");
+                count = Math.Min(count * dims[d], MaxDataBytes + 1);   // saturates instead of overflowing
             }
+            if (!gzipped && count > bytes.Length - header.Length)
+                throw new DataFormatException(path,
+                    $"header says {string.Join(" x ", dims)}{(count <= MaxDataBytes ? $" = {count:N0}" : "")} bytes of data, the file holds {bytes.Length - header.Length:N0}");
+            if (count > MaxDataBytes)
+                throw new DataFormatException(path, $"header declares {string.Join(" x ", dims)} bytes, more than the {MaxDataBytes:N0} read");
+            // a gzip stream's real length is known only by decoding it: grow with what arrives, not with what is declared
+            using var received = new MemoryStream((int)Math.Min(count, 1 << 24));
+            var chunk = new byte[1 << 16];
+            int n;
+            while (received.Length < count && (n = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, count - received.Length))) > 0)
+                received.Write(chunk, 0, n);
+            got = (int)received.Length;
+            bool longer = got == count && stream.ReadByte() >= 0;
+            var data = received.ToArray();
+            if (got < count || longer)
+                throw new DataFormatException(path,
+                    $"header says {string.Join(" x ", dims)} = {count:N0} bytes of data, the file holds {(longer ? "more" : $"{got:N0}")}");
+            return (dims, data);
         }
         catch (InvalidDataException e)
         {
             throw new DataFormatException(path, $"not a valid gzip stream ({e.Message})", e);
         }
-        int header = 4 + 4 * expectedDims;
-        if (bytes.Length < header)
-            throw new DataFormatException(path, $"{bytes.Length} bytes, shorter than an IDX header of {header}");
-        if (bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] != expectedDims)
-            throw new DataFormatException(path,
-                $"magic number {bytes[0]:x2}{bytes[1]:x2}{bytes[2]:x2}{bytes[3]:x2}, expected 000008{expectedDims:x2} (unsigned bytes, {expectedDims} dimensions)");
-        var dims = new int[expectedDims];
-        long count = 1;
-        for (int d = 0; d < expectedDims; d++)
-        {
-            dims[d] = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 + 4 * d));
-            if (dims[d] < 0) throw new DataFormatException(path, $"dimension {d} is negative ({dims[d]})");
-            count *= dims[d];
-        }
-        if (bytes.Length - header != count)
-            throw new DataFormatException(path,
-                $"header says {string.Join(" x ", dims)} = {count:N0} bytes of data, the file holds {bytes.Length - header:N0}");
-        return (dims, bytes[header..]);
     }
 }

@@ -68,9 +68,11 @@ public static class ImageFolderReader
         {
             Parallel.For(0, files.Count, i => ImageFile.Read(files[i].Path, channels, size, size).CopyTo(pixels, (long)i * per));
         }
-        catch (AggregateException e) when (e.InnerExceptions.FirstOrDefault(x => x is DataFormatException) is { } bad)
+        catch (AggregateException e)
         {
-            throw bad;
+            // the first file's own error, not the parallel loop's wrapper
+            var first = e.InnerExceptions.FirstOrDefault(x => x is DataFormatException) ?? e.InnerExceptions[0];
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
         }
         var labels = files.Select(f => (long)f.Label).ToArray();
         return new LabeledImages(tensor(pixels, new long[] { files.Count, channels, size, size }), tensor(labels), classes);

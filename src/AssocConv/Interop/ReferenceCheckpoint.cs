@@ -33,6 +33,7 @@ public static class ReferenceCheckpoint
     /// <exception cref="CheckpointMismatchException">Tensors missing, unexpected or misshapen; the message lists them all.</exception>
     public static void LoadInto(nn.Module model, TorchFile file, string fileName)
     {
+        Models.FiniteWeights.Check(fileName, file.StateDict);
         var target = model.state_dict();
         var source = new Dictionary<string, Tensor>();
         var problems = new List<string>();

@@ -67,7 +67,7 @@ public static class TorchFileWriter
         Op('u');                                                         // SETITEMS
         Op('.');                                                         // STOP
 
-        Training.AtomicFile.Write(path, stream =>
+        IO.AtomicFile.Write(path, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
             void Entry(string name, byte[] bytes)

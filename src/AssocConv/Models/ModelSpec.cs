@@ -42,13 +42,25 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
         };
     }
 
-    /// <summary>From <see cref="ToJson"/>'s output.</summary>
-    /// <exception cref="FormatException">A field is missing or invalid.</exception>
+    /// <summary>Largest values a stored description may hold: far above any real model, far below what exhausts memory.</summary>
+    public static class Limits
+    {
+        /// <summary>Classes of the classifier.</summary>
+        public const int Classes = 100_000;
+        /// <summary>Input channels.</summary>
+        public const int InputChannels = 64;
+        /// <summary>Elements of the generator's weight: code size times slice elements (the paper's largest is 295,000).</summary>
+        public const long GeneratorElements = 1L << 24;
+    }
+
+    /// <summary>From <see cref="ToJson"/>'s output, every field checked for type and range before anything is built.</summary>
+    /// <exception cref="FormatException">A field is missing, of the wrong type or out of range.</exception>
     public static ModelSpec FromJson(JsonNode json)
     {
         try
         {
             string name = (string)json["name"]!;
+            ModelZoo.Get(name);   // a known name, with a depth and growth in range
             bool plain = (bool)json["plain"]!;
             var options = new ModelOptions
             {
@@ -56,27 +68,41 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
                 NumClasses = (int?)json["classes"],
                 InputChannels = (int)json["input_channels"]!,
             };
+            if (options.NumClasses is < 1 or > Limits.Classes)
+                throw new FormatException($"{options.NumClasses} classes is out of range (1 to {Limits.Classes:N0})");
+            if (options.InputChannels is < 1 or > Limits.InputChannels)
+                throw new FormatException($"{options.InputChannels} input channels is out of range (1 to {Limits.InputChannels})");
             if (!plain)
             {
-                options = options with
+                var generator = new GeneratorOptions
                 {
-                    Generator = new GeneratorOptions
-                    {
-                        Slice = SliceShape.Parse((string)json["slice"]!),
-                        CodeSize = (int)json["code_size"]!,
-                        Layout = Enum.Parse<SliceLayout>((string)json["layout"]!),
-                        Init = Enum.Parse<GeneratorInit>((string)json["init"]!),
-                        CodeInit = Enum.Parse<CodeInit>((string)json["code_init"]!),
-                        Frozen = (bool)json["frozen"]!,
-                    },
-                    Selection = AssociativeSelectionNames.Parse((string)json["associative"]!),
+                    Slice = SliceShape.Parse((string)json["slice"]!),
+                    CodeSize = (int)json["code_size"]!,
+                    Layout = ParseEnum<SliceLayout>((string)json["layout"]!),
+                    Init = ParseEnum<GeneratorInit>((string)json["init"]!),
+                    CodeInit = ParseEnum<CodeInit>((string)json["code_init"]!),
+                    Frozen = (bool)json["frozen"]!,
                 };
+                if (generator.CodeSize < 1 || (long)generator.CodeSize * generator.Slice.Out * generator.Slice.In
+                    * generator.Slice.KernelHeight * generator.Slice.KernelWidth > Limits.GeneratorElements)
+                    throw new FormatException(
+                        $"a generator of code {generator.CodeSize} for slice {generator.Slice} is out of range (1 to {Limits.GeneratorElements:N0} elements)");
+                options = options with { Generator = generator, Selection = AssociativeSelectionNames.Parse((string)json["associative"]!) };
             }
             return new ModelSpec(name, options);
         }
-        catch (Exception e) when (e is NullReferenceException or InvalidCastException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is NullReferenceException or InvalidCastException or ArgumentException or InvalidOperationException
+            or OverflowException)
         {
             throw new FormatException($"model description is incomplete or invalid: {e.Message}", e);
         }
+        catch (FormatException e)
+        {
+            throw new FormatException($"model description is invalid: {e.Message}", e);
+        }
     }
+
+    // only the names: Enum.Parse also takes numbers, which name no member
+    private static T ParseEnum<T>(string text) where T : struct, Enum =>
+        Enum.TryParse<T>(text, out var value) && Enum.IsDefined(value) ? value : throw new FormatException($"'{text}' is not a {typeof(T).Name}");
 }

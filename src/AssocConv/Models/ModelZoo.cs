@@ -43,20 +43,23 @@ public static partial class ModelZoo
     /// the message says which names are valid.</exception>
     public static ModelEntry Get(string name)
     {
+        // beyond the deepest published configurations, a name would only exhaust memory
+        const int MaxResNetDepth = 2_000, MaxDenseNetDepth = 400, MaxGrowth = 512;
         name = name?.Trim() ?? "";
         if (ByName.TryGetValue(name, out var entry)) return entry;
         if (ResNetName().Match(name) is { Success: true } r)
         {
             int depth = ParseNumber(name, r.Groups[1].Value);
-            if (depth < 8 || (depth - 2) % 6 != 0)
-                throw new ArgumentException($"'{name}': a CIFAR ResNet's depth is 6n+2 (20, 32, 44, 56, 110, 164, 1202, ...)");
+            if (depth < 8 || (depth - 2) % 6 != 0 || depth > MaxResNetDepth)
+                throw new ArgumentException($"'{name}': a CIFAR ResNet's depth is 6n+2 (20, 32, 44, 56, 110, 164, 1202, ...), at most {MaxResNetDepth}");
             return CifarResNetEntry(depth);
         }
         if (DenseNetName().Match(name) is { Success: true } d)
         {
             int depth = ParseNumber(name, d.Groups[1].Value), growth = ParseNumber(name, d.Groups[2].Value);
-            if (depth < 10 || (depth - 4) % 6 != 0 || growth < 1)
-                throw new ArgumentException($"'{name}': DenseNet-BC needs depth 6n+4 (40, 100, 190, ...) and a growth rate of at least 1");
+            if (depth < 10 || (depth - 4) % 6 != 0 || growth < 1 || depth > MaxDenseNetDepth || growth > MaxGrowth)
+                throw new ArgumentException(
+                    $"'{name}': DenseNet-BC needs depth 6n+4 (40, 100, 190, ...) up to {MaxDenseNetDepth} and a growth rate from 1 to {MaxGrowth}");
             return DenseNetEntry(depth, growth);
         }
         throw new ArgumentException(

@@ -1,4 +1,6 @@
 using AssocConv.Csg;
+using AssocConv.IO;
+using AssocConv.Models;
 using TorchSharp;
 using System.Security.Cryptography;
 using System.Text;
@@ -8,14 +10,18 @@ using static TorchSharp.torch;
 namespace AssocConv.Training;
 
 /// <summary>
-/// A training checkpoint in one file: a JSON header (model, data, recipe, progress, history) and the
-/// model's state dict, then optionally the optimiser's state. The header records the payload's length
-/// and SHA-256, so a truncated or altered file is refused. Files are written to a temporary name and
-/// renamed into place when complete, so a killed run never leaves a damaged checkpoint.
+/// A training checkpoint in one file: a magic line, the SHA-256 of everything after it, a JSON header (model,
+/// data, recipe, progress, history) and the model's state dict, then optionally the optimiser's state. The
+/// checksum covers the header too, so neither a damaged nor an edited file loads, and the header's fields are
+/// checked for range before anything is built from them. Files are written to a temporary name and renamed
+/// into place when complete, so a killed run never leaves a damaged checkpoint.
 /// </summary>
 public static class Checkpoint
 {
-    private const string Magic = "ASSOCCONV-CHECKPOINT 1\n";
+    private const string Magic = "ASSOCCONV-CHECKPOINT 2\n";
+    // version 1 (before the checksum covered the header): its payload's checksum is in the header
+    private const string MagicVersion1 = "ASSOCCONV-CHECKPOINT 1\n";
+    private const int ChecksumBytes = 32;
 
     /// <summary>
     /// Writes <paramref name="path"/> atomically: the weights of <paramref name="model"/> (what evaluation, export and
@@ -39,39 +45,59 @@ public static class Checkpoint
         var bytes = payload.ToArray();
         header = (JsonObject)header.DeepClone();
         header["payload_bytes"] = bytes.LongLength;
-        header["payload_sha256"] = Convert.ToHexString(SHA256.HashData(bytes));
         header["has_optimizer"] = optimizer is not null;
         header["has_training_weights"] = trainingWeights is not null;
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var headerLength = BitConverter.GetBytes((long)headerBytes.Length);
+        sha.AppendData(headerLength);
+        sha.AppendData(headerBytes);
+        sha.AppendData(bytes);
+        var checksum = sha.GetHashAndReset();
         AtomicFile.Write(path, stream =>
         {
             stream.Write(Encoding.ASCII.GetBytes(Magic));
-            stream.Write(BitConverter.GetBytes((long)headerBytes.Length));
+            stream.Write(checksum);
+            stream.Write(headerLength);
             stream.Write(headerBytes);
             stream.Write(bytes);
         });
     }
 
-    /// <summary>Whether <paramref name="path"/> starts like an AssocConv checkpoint.</summary>
+    /// <summary>Whether <paramref name="path"/> starts like an AssocConv checkpoint (of any version).</summary>
     public static bool IsCheckpoint(string path)
     {
         var magic = Encoding.ASCII.GetBytes(Magic);
-        using var stream = File.OpenRead(path);
+        if (RegularFile.Length(path) < magic.Length) return false;
+        using var stream = File.OpenRead(RegularFile.Resolve(path).FullName);
         var start = new byte[magic.Length];
-        return stream.Read(start) == magic.Length && start.AsSpan().SequenceEqual(magic);
+        return stream.Read(start) == magic.Length
+            && (start.AsSpan().SequenceEqual(magic) || start.AsSpan().SequenceEqual(Encoding.ASCII.GetBytes(MagicVersion1)));
     }
 
     /// <summary>Reads a checkpoint's header and checks its payload without loading any weights.</summary>
-    /// <exception cref="InvalidDataException">Not a checkpoint, truncated, or altered (the message says which).</exception>
+    /// <exception cref="InvalidDataException">
+    /// Not a checkpoint, truncated, altered, or describing a model out of range (the message says which).
+    /// </exception>
     public static (JsonObject Header, byte[] Payload) Read(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
-        var bytes = File.ReadAllBytes(path);
+        var bytes = RegularFile.ReadAllBytes(path);
         var magic = Encoding.ASCII.GetBytes(Magic);
-        if (bytes.Length < magic.Length + 8 || !bytes.AsSpan(0, magic.Length).SequenceEqual(magic))
+        bool current = bytes.AsSpan().StartsWith(magic);
+        if (!current && !bytes.AsSpan().StartsWith(Encoding.ASCII.GetBytes(MagicVersion1)))
             throw new InvalidDataException($"{path}: not an AssocConv checkpoint");
-        long headerLength = BitConverter.ToInt64(bytes, magic.Length);
-        long offset = magic.Length + 8;
+        long offset = magic.Length;
+        if (current)
+        {
+            if (bytes.Length < offset + ChecksumBytes + 8) throw new InvalidDataException($"{path}: truncated");
+            var body = bytes.AsSpan((int)offset + ChecksumBytes);
+            if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan((int)offset, ChecksumBytes)))
+                throw new InvalidDataException($"{path}: damaged or altered (its content does not match its SHA-256)");
+            offset += ChecksumBytes;
+        }
+        if (bytes.Length < offset + 8) throw new InvalidDataException($"{path}: truncated");
+        long headerLength = BitConverter.ToInt64(bytes, (int)offset);
+        offset += 8;
         if (headerLength <= 0 || headerLength > bytes.Length - offset)
             throw new InvalidDataException($"{path}: truncated (header of {headerLength} bytes, {bytes.Length - offset} left)");
         JsonObject header;
@@ -84,13 +110,36 @@ public static class Checkpoint
             throw new InvalidDataException($"{path}: damaged header ({e.Message})");
         }
         offset += headerLength;
-        long payloadLength = (long?)header["payload_bytes"] ?? -1;
+        long payloadLength = Field(path, () => (long?)header["payload_bytes"]) ?? -1;
         if (payloadLength != bytes.Length - offset)
             throw new InvalidDataException($"{path}: truncated or extended ({bytes.Length - offset:N0} payload bytes, the header says {payloadLength:N0})");
         var payload = bytes[(int)offset..];
-        if (Convert.ToHexString(SHA256.HashData(payload)) != (string?)header["payload_sha256"])
+        if (!current && Convert.ToHexString(SHA256.HashData(payload)) != Field(path, () => (string?)header["payload_sha256"]))
             throw new InvalidDataException($"{path}: altered (its weights do not match the checksum in its header)");
+        // every field a model is built from, in range, before anything is allocated
+        if (header["model"] is not JsonObject model) throw new InvalidDataException($"{path}: its header describes no model");
+        try
+        {
+            ModelSpec.FromJson(model);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
         return (header, payload);
+    }
+
+    // a header field of the wrong JSON type is a damaged file, not a crash
+    private static T Field<T>(string path, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: damaged header ({e.Message})");
+        }
     }
 
     /// <summary>
@@ -119,8 +168,17 @@ public static class Checkpoint
     public static (JsonObject Header, nn.Module<Tensor, Tensor> Model) LoadModel(string path)
     {
         var (header, payload) = Read(path);
-        var model = Models.ModelSpec.FromJson(header["model"]!).Build();
-        LoadInto(payload, header, model);
+        var model = ModelSpec.FromJson(header["model"]!).Build();
+        try
+        {
+            LoadInto(payload, header, model);
+            FiniteWeights.Check(path, model.state_dict());
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
         return (header, model);
     }
 
@@ -159,33 +217,4 @@ public static class Checkpoint
         }
         trainingWeights.InvalidateKernels();
     }
-}
-
-/// <summary>Writes files so that readers see the old content or the new, never a part.</summary>
-public static class AtomicFile
-{
-    /// <summary>Writes through <paramref name="write"/> to a temporary file beside <paramref name="path"/>, flushes it to disk, and renames it over <paramref name="path"/>.</summary>
-    public static void Write(string path, Action<Stream> write)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = $"{full}.{Environment.ProcessId}.tmp";
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            {
-                write(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
-    }
-
-    /// <summary>Writes <paramref name="text"/> atomically.</summary>
-    public static void WriteText(string path, string text) => Write(path, s => s.Write(Encoding.UTF8.GetBytes(text)));
 }

@@ -31,12 +31,12 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     /// <summary>As JSON (NaN as null).</summary>
     public JsonObject ToJson()
     {
-        static JsonNode? N(double v) => double.IsNaN(v) ? null : v;
+        static JsonNode? N(double v) => double.IsFinite(v) ? v : null;   // JSON has no NaN or infinity
         return new JsonObject
         {
-            ["epoch"] = Epoch, ["lr"] = LearningRate, ["train_loss"] = N(TrainLoss), ["train_acc"] = N(TrainAccuracy),
+            ["epoch"] = Epoch, ["lr"] = N(LearningRate), ["train_loss"] = N(TrainLoss), ["train_acc"] = N(TrainAccuracy),
             ["val_loss"] = N(ValidationLoss), ["val_acc"] = N(ValidationAccuracy), ["test_loss"] = N(TestLoss),
-            ["test_acc"] = N(TestAccuracy), ["seconds"] = Seconds, ["images_per_s"] = ImagesPerSecond,
+            ["test_acc"] = N(TestAccuracy), ["seconds"] = N(Seconds), ["images_per_s"] = N(ImagesPerSecond),
             ["test_acc_flip"] = N(TestAccuracyFlip),
         };
     }

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Data;
+using AssocConv.IO;
 using AssocConv.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -120,9 +121,25 @@ public sealed class Trainer
         return Checkpoint.Read(path).Header;
     }
 
+    /// <summary>The thread count <paramref name="runDirectory"/>'s <c>config.json</c> recorded, if any.</summary>
+    public static int? RecordedThreads(string runDirectory)
+    {
+        var path = Path.Combine(runDirectory, ConfigFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return (int?)JsonNode.Parse(File.ReadAllText(path))?["threads"];
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref name="data"/> (the same dataset).</summary>
     public static Trainer Resume(string runDirectory, Dataset data, Device? device = null)
     {
+        AtomicFile.RemoveAbandoned(runDirectory);
         var (header, payload) = Checkpoint.Read(Path.Combine(runDirectory, LastCheckpoint));
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
@@ -135,17 +152,41 @@ public sealed class Trainer
         }
         else Checkpoint.LoadInto(payload, header, trainer._model, trainer._optimizer);
         trainer._model.InvalidateKernels();
-        var progress = header["progress"]!;
-        trainer._nextEpoch = (int)progress["next_epoch"]!;
-        trainer._nextBatch = (long)progress["next_batch"]!;
-        trainer._partialLoss = (double)progress["loss_sum"]!;
-        trainer._partialCorrect = (long)progress["correct"]!;
-        trainer._partialSeen = (long)progress["seen"]!;
-        trainer._partialSeconds = (double)progress["seconds"]!;
-        trainer._bestEpoch = (int)header["best"]!["epoch"]!;
-        trainer._bestValidation = (double?)header["best"]!["val_acc"] ?? double.NegativeInfinity;
-        trainer._history.AddRange(header["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)));
+        trainer.RestoreProgress(header, Path.Combine(runDirectory, LastCheckpoint));
         return trainer;
+    }
+
+    // The progress fields, each checked: an edited or damaged header must not give negative or repeated epochs.
+    private void RestoreProgress(JsonObject header, string path)
+    {
+        try
+        {
+            var progress = header["progress"]!;
+            _nextEpoch = (int)progress["next_epoch"]!;
+            _nextBatch = (long)progress["next_batch"]!;
+            _partialLoss = (double)progress["loss_sum"]!;
+            _partialCorrect = (long)progress["correct"]!;
+            _partialSeen = (long)progress["seen"]!;
+            _partialSeconds = (double)progress["seconds"]!;
+            _bestEpoch = (int)header["best"]!["epoch"]!;
+            _bestValidation = (double?)header["best"]!["val_acc"] ?? double.NegativeInfinity;
+            _history.AddRange(header["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)));
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidCastException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: its progress is incomplete or invalid ({e.Message})", e);
+        }
+        string? fault =
+            _nextEpoch < 0 || _nextEpoch > _options.Epochs ? $"next epoch {_nextEpoch} is outside 0..{_options.Epochs}"
+            : _history.Count != _nextEpoch ? $"{_history.Count} epochs of history for {_nextEpoch} done"
+            : _history.Select((m, i) => m.Epoch != i + 1).Any(wrong => wrong) ? "the history's epochs are not 1, 2, 3..."
+            : _nextBatch < 0 ? $"next batch {_nextBatch}"
+            : _partialSeen < 0 || _partialCorrect < 0 || _partialCorrect > _partialSeen ? $"{_partialCorrect} correct of {_partialSeen} seen"
+            : !(_partialLoss >= 0) || !(_partialSeconds >= 0) || double.IsInfinity(_partialLoss) || double.IsInfinity(_partialSeconds)
+                ? "a negative or non-finite loss or time"
+            : _bestEpoch < 0 || _bestEpoch > _nextEpoch ? $"best epoch {_bestEpoch} of {_nextEpoch}"
+            : null;
+        if (fault is not null) throw new InvalidDataException($"{path}: its progress is invalid: {fault}");
     }
 
     /// <summary>Copies the generator of another run's checkpoint into this model and freezes it, so only codes and the rest train.</summary>
@@ -265,6 +306,8 @@ public sealed class Trainer
             ? new TrainingDiagnostics(_model, Path.Combine(_runDirectory, DiagnosticsFile), _options.DiagnosticsEvery) : null;
         var groups = _optimizer.ParamGroups.ToArray();
         long perEpoch = pipeline.BatchesPerEpoch;
+        if (_nextBatch > perEpoch)
+            throw new InvalidDataException($"{Path.Combine(_runDirectory, LastCheckpoint)}: it resumes at batch {_nextBatch + 1} of an epoch of {perEpoch}");
         while (_nextEpoch < _options.Epochs)
         {
             int epoch = _nextEpoch;

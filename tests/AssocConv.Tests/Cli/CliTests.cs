@@ -70,6 +70,9 @@ public class CliTests
     [InlineData("Cannot parse argument 'abc' for option '--code-size' as a whole number", "params", "--model", "small-cnn", "--code-size", "abc")]
     [InlineData("Required command was not provided", new string[0])]
     [InlineData("Unrecognized command or argument '--nope'", "params", "--model", "small-cnn", "--nope")]
+    [InlineData("'trian'; did you mean 'train'?", "trian")]
+    [InlineData("'--epoch'; did you mean '--epochs'?", "train", "--model", "small-cnn", "--epoch", "3")]
+    [InlineData("'--thread'; did you mean '--threads'?", "params", "--model", "small-cnn", "--thread", "3")]
     public void User_mistakes_print_one_clear_line_and_exit_2(string message, params string[] args)
     {
         var (code, stdout, stderr) = Run(args);
@@ -77,6 +80,16 @@ public class CliTests
         Assert.Equal("", stdout);
         Assert.Contains(message, stderr);
         Assert.DoesNotContain("   at ", stderr);   // no stack trace
+    }
+
+    [Fact]
+    public void Predict_on_a_pytorch_file_says_to_import_it_first()
+    {
+        var file = Path.Combine(TestSupport.RepositoryRoot(), "tests/AssocConv.Tests/Fixtures/torch-save/zip.pt");
+        var (code, _, stderr) = Run("predict", "--checkpoint", file, "x.png");
+        Assert.Equal(2, code);
+        Assert.Contains($"{file} is not an AssocConv checkpoint", stderr);
+        Assert.Contains("assocconv import --checkpoint", stderr);
     }
 
     [Fact]

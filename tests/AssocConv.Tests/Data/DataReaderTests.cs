@@ -184,11 +184,10 @@ public sealed class DataReaderTests : IDisposable
         Assert.InRange(sample.Train.ChannelStatistics().Mean[0], 0.27, 0.30);
     }
 
-    [Fact]
+    [SystemFact("/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist")]
     public void Debian_fashion_mnist_reads_with_the_official_counts()
     {
         const string folder = "/usr/share/datasets/fashion-mnist";
-        Assert.True(Directory.Exists(folder), $"{folder} is missing: install Debian's dataset-fashion-mnist (.ci/run does)");
         using var data = Dataset.Load(DatasetSpec.Parse("fashion-mnist:" + folder));
         Assert.Equal(60_000, data.Train.Count);
         Assert.Equal(10_000, data.Test.Count);

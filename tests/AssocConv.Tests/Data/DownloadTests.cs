@@ -38,38 +38,60 @@ public sealed class DownloadTests : IDisposable
             HttpListenerContext context;
             try { context = await _listener.GetContextAsync(); }
             catch { return; }
-            var parts = context.Request.Url!.AbsolutePath.Trim('/').Split('/');
-            var response = context.Response;
-            if (parts.Length != 2 || !_files.TryGetValue(parts[1], out var bytes))
-            {
-                response.StatusCode = 404;
-                response.Close();
-                continue;
-            }
-            bytes = (byte[])bytes.Clone();
-            response.ContentLength64 = bytes.Length;
-            try
-            {
-                switch (parts[0])
-                {
-                    case "corrupt":
-                        bytes[bytes.Length / 2] ^= 0xFF;
-                        await response.OutputStream.WriteAsync(bytes);
-                        response.Close();
-                        break;
-                    case "truncated":
-                        await response.OutputStream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
-                        await response.OutputStream.FlushAsync();
-                        response.Abort();
-                        break;
-                    default:
-                        await response.OutputStream.WriteAsync(bytes);
-                        response.Close();
-                        break;
-                }
-            }
-            catch (HttpListenerException) { }
+            _ = Task.Run(() => Handle(context));   // one at a time would let a stalled answer block the retry
         }
+    }
+
+    private async Task Handle(HttpListenerContext context)
+    {
+        var parts = context.Request.Url!.AbsolutePath.Trim('/').Split('/');
+        var response = context.Response;
+        if (parts.Length != 2 || !_files.TryGetValue(parts[1], out var bytes))
+        {
+            response.StatusCode = 404;
+            response.Close();
+            return;
+        }
+        bytes = (byte[])bytes.Clone();
+        if (parts[0] != "endless") response.ContentLength64 = bytes.Length;
+        try
+        {
+            switch (parts[0])
+            {
+                case "corrupt":
+                    bytes[bytes.Length / 2] ^= 0xFF;
+                    await response.OutputStream.WriteAsync(bytes);
+                    response.Close();
+                    break;
+                case "truncated":
+                    await response.OutputStream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+                    await response.OutputStream.FlushAsync();
+                    response.Abort();
+                    break;
+                case "stall":   // a few bytes, then silence
+                    await response.OutputStream.WriteAsync(bytes.AsMemory(0, 10));
+                    await response.OutputStream.FlushAsync();
+                    await Task.Delay(TimeSpan.FromSeconds(20));
+                    response.Abort();
+                    break;
+                case "endless":   // no length announced, and no end
+                    response.SendChunked = true;
+                    var chunk = new byte[1 << 16];
+                    while (_listener.IsListening) await response.OutputStream.WriteAsync(chunk);
+                    break;
+                case "redirect":   // to the same file over plain HTTP
+                    response.StatusCode = 302;
+                    response.RedirectLocation = $"{_base}good/{parts[1]}";
+                    response.ContentLength64 = 0;
+                    response.Close();
+                    break;
+                default:
+                    await response.OutputStream.WriteAsync(bytes);
+                    response.Close();
+                    break;
+            }
+        }
+        catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { }
     }
 
     public void Dispose()
@@ -149,9 +171,10 @@ public sealed class DownloadTests : IDisposable
         Assert.Contains("does not match the published", corrupt.Message);
         AssertNothingLeft(root);
 
-        var truncated = await Assert.ThrowsAsync<InvalidDataException>(() =>
-            DatasetDownloader.DownloadAsync(Source("truncated", "cifar-10-binary.tar.gz", archive), root));
-        Assert.Contains("broke off", truncated.Message);
+        var truncated = await Assert.ThrowsAsync<HttpRequestException>(() =>
+            DatasetDownloader.DownloadAsync(Source("truncated", "cifar-10-binary.tar.gz", archive), root, policy: Quick));
+        Assert.True(truncated.Message.Contains("broke off") || truncated.Message.Contains("truncated"), truncated.Message);
+        Assert.Contains("(2 attempts)", truncated.Message);
         AssertNothingLeft(root);
 
         await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(
@@ -177,7 +200,7 @@ public sealed class DownloadTests : IDisposable
         AssertNothingLeft(root);
     }
 
-    [Fact]
+    [SystemFact("/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist")]
     public async Task Idx_files_are_kept_as_served_and_the_cli_reports_a_checksum_mismatch()
     {
         const string debian = "/usr/share/datasets/fashion-mnist";
@@ -195,8 +218,58 @@ public sealed class DownloadTests : IDisposable
         var other = Path.Combine(_dir, "other");
         int code = AssocConv.Cli.CliApp.Run(["data", "download", "fashion-mnist", "--to", other, "--mirror", $"{_base}good/"], output, error);
         Assert.Equal(1, code);
-        Assert.Contains("does not match the published 8d4fb7e6c68d591d4c3dfef9ec88bf0d", error.ToString());
+        Assert.Contains("the published size is 26,421,880", error.ToString());
         AssertNothingLeft(other);
+    }
+
+    private static readonly DownloadPolicy Quick = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(1), Attempts: 2);
+
+    [Fact]
+    public async Task A_stalled_endless_or_redirected_download_stops_and_leaves_nothing()
+    {
+        var root = Path.Combine(_dir, "datasets");
+        var bytes = new byte[100_000];
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var stalled = await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(Source("stall", "a.tar.gz", bytes), root, policy: Quick));
+        Assert.Contains("no data for 1 s after 10 bytes (2 attempts)", stalled.Message);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+        AssertNothingLeft(root);
+
+        // the published size caps what is written, whatever the server sends
+        _files["b.tar.gz"] = bytes;
+        var capped = new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin", [new DownloadFile(new Uri($"{_base}endless/b.tar.gz"), Md5(bytes), bytes.Length)], true);
+        var endless = await Assert.ThrowsAsync<InvalidDataException>(() => DatasetDownloader.DownloadAsync(capped, root, policy: Quick));
+        Assert.Contains("more than the 100,000 bytes published", endless.Message);
+        AssertNothingLeft(root);
+
+        var redirected = await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(Source("redirect", "c.tar.gz", bytes), root, policy: Quick));
+        Assert.Contains("which is not HTTPS; refused", redirected.Message);
+        AssertNothingLeft(root);
+    }
+
+    [Fact]
+    public async Task What_a_killed_download_left_is_removed_by_the_next()
+    {
+        var root = Path.Combine(_dir, "datasets");
+        int dead;
+        using (var gone = System.Diagnostics.Process.Start("true")!) { gone.WaitForExit(); dead = gone.Id; }
+        var abandoned = Directory.CreateDirectory(Path.Combine(root, $".cifar-10-batches-bin.partial-{dead}-0123")).FullName;
+        var running = Directory.CreateDirectory(Path.Combine(root, $".cifar-10-batches-bin.partial-{Environment.ProcessId}-4567")).FullName;
+        await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(
+            new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin", [new DownloadFile(new Uri($"{_base}good/missing.tar.gz"), "0")], true), root));
+        Assert.False(Directory.Exists(abandoned));
+        Assert.True(Directory.Exists(running));   // a download still going on is left alone
+    }
+
+    [Fact]
+    public void Every_official_source_is_https_with_a_published_size()
+    {
+        foreach (var kind in new[] { DatasetKind.Cifar10, DatasetKind.Cifar100, DatasetKind.FashionMnist, DatasetKind.Mnist })
+            Assert.All(DatasetSource.Official(kind).Files, f =>
+            {
+                Assert.Equal("https", f.Url.Scheme);
+                Assert.True(f.Bytes > 0);
+            });
     }
 
     private sealed class SyncProgress(Action<DownloadProgress> report) : IProgress<DownloadProgress>

@@ -1,0 +1,57 @@
+using System.Text.Json;
+using TorchSharp;
+
+namespace AssocConv.Tests.Cli;
+
+/// <summary>Resuming from the command line: what it restores, what it refuses, what it cleans.</summary>
+public sealed class ResumeCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-resume-").FullName;
+    private readonly int _threads = torch.get_num_threads();
+
+    public void Dispose()
+    {
+        torch.set_num_threads(_threads);
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private string FinishedRun()
+    {
+        var run = Path.Combine(_dir, "run");
+        var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample", "--epochs", "1",
+            "--train-limit", "300", "--val-split", "0", "--threads", "1");
+        Assert.True(code == 0, err);
+        return run;
+    }
+
+    [Fact]
+    public void Resume_restores_the_recorded_threads_refuses_new_options_and_removes_abandoned_files()
+    {
+        var run = FinishedRun();
+        int dead;
+        using (var gone = System.Diagnostics.Process.Start("true")!) { gone.WaitForExit(); dead = gone.Id; }
+        var abandoned = Path.Combine(run, $"last.ckpt.{dead}.tmp");
+        var plot = Path.Combine(run, $"loss.png.{dead}.tmp.png");
+        var ours = Path.Combine(run, $"best.ckpt.{Environment.ProcessId}.tmp");
+        foreach (var f in new[] { abandoned, plot, ours }) File.WriteAllText(f, "half");
+
+        var (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--epochs", "3");
+        Assert.Equal(2, code);
+        Assert.Contains("--epochs cannot change it", err);
+
+        torch.set_num_threads(2);
+        (code, var stdout, err) = TestSupport.RunCli("train", "--resume", run, "--json");
+        Assert.True(code == 0, err);
+        Assert.Contains("has finished all 1 epochs; nothing to train", err);
+        Assert.DoesNotContain("epoch 2", err);
+        Assert.Equal(1, JsonDocument.Parse(stdout).RootElement.GetProperty("epochs_done").GetInt32());
+        Assert.Equal(1, torch.get_num_threads());   // the run's count, not this process's
+        Assert.False(File.Exists(abandoned));
+        Assert.False(File.Exists(plot));
+        Assert.True(File.Exists(ours));   // a running process's file is left alone
+
+        (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--threads", "2");
+        Assert.True(code == 0, err);
+        Assert.Contains("the run used 1 threads; with 2 it continues, but will not match", err);
+    }
+}
