@@ -51,7 +51,7 @@ internal static class CompareCommand
             var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term);
             if (rows is null) return ExitCodes.Interrupted;
             term.Results.Write(Table($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, recipe {training.Recipe}, {training.Epochs} epochs", rows));
-            WritePlots(root, entry.Name, rows, seedList.Length > 1);
+            WritePlots(root, entry.Name, rows, seedList.Length > 1, term.Error);
             var report = new JsonObject
             {
                 ["model"] = entry.Name,
@@ -84,11 +84,11 @@ internal static class CompareCommand
     }
 
     /// <summary>Test accuracy and training loss against epochs, one line per run.</summary>
-    public static void WritePlots(string root, string model, IReadOnlyList<JsonObject> rows, bool nameSeeds)
+    public static void WritePlots(string root, string model, IReadOnlyList<JsonObject> rows, bool nameSeeds, TextWriter warnings)
     {
         var curves = rows.Select(r => ((string)r["variant"]! + (nameSeeds ? $", seed {(long)r["seed"]!}" : ""),
             (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
-        RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)", curves, m => m.TestAccuracy);
-        RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves, m => m.TrainLoss);
+        RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)", curves, m => m.TestAccuracy, warnings);
+        RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves, m => m.TrainLoss, warnings);
     }
 }

@@ -58,7 +58,47 @@ internal static class DataCommand
         });
         var command = new Command("data", "Datasets");
         command.Subcommands.Add(download);
+        command.Subcommands.Add(Verify(terminal));
         return command;
+    }
+
+    // data verify SPEC: every official file's size, counts and checksum, as a table; exit 1 when any differs
+    private static Command Verify(Func<bool, Terminal> terminal)
+    {
+        var spec = new Argument<string>("DATA") { Description = "cifar10[:DIR], cifar100[:DIR], fashion-mnist[:DIR] or mnist[:DIR]" };
+        var json = CommonOptions.Json();
+        var verify = new Command("verify", "Check a dataset folder against the official files: sizes, record and image counts, MD5 where published, and any MD5SUMS");
+        verify.Arguments.Add(spec);
+        verify.Options.Add(json);
+        verify.SetAction(result =>
+        {
+            var term = terminal(result.GetValue(json));
+            DatasetSpec parsed;
+            try { parsed = DatasetSpec.Parse(result.GetValue(spec)!); }
+            catch (FormatException e) { throw new UsageException(e.Message); }
+            if (DatasetVerifier.OfficialCounts(parsed.Kind) is null)
+                throw new UsageException($"'{parsed}' has no official files to verify; use cifar10, cifar100, fashion-mnist or mnist");
+            var folder = Dataset.Locate(parsed);
+            var checks = DatasetVerifier.Verify(parsed.Kind, folder);
+            var table = new Table().Title(Markup.Escape(folder)).AddColumn("file").AddColumn("found").AddColumn("official").AddColumn("");
+            foreach (var c in checks)
+                table.AddRow(Markup.Escape(c.File), Markup.Escape(c.Found), Markup.Escape(c.Expected), c.Ok ? "[green]ok[/]" : "[red]differs[/]");
+            term.Results.Write(table);
+            bool ok = checks.All(c => c.Ok);
+            term.Results.WriteLine(ok ? $"{parsed.Name} in {folder} is the official data" : $"{checks.Count(c => !c.Ok)} of {checks.Count} checks differ from the official {parsed.Name}");
+            if (result.GetValue(json))
+                term.Out.WriteLine(new System.Text.Json.Nodes.JsonObject
+                {
+                    ["folder"] = folder,
+                    ["official"] = ok,
+                    ["files"] = new System.Text.Json.Nodes.JsonArray(checks.Select(c => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["file"] = c.File, ["found"] = c.Found, ["official"] = c.Expected, ["ok"] = c.Ok,
+                    }).ToArray()),
+                }.ToJsonString(new() { WriteIndented = true }));
+            return ok ? ExitCodes.Success : ExitCodes.Failure;
+        });
+        return verify;
     }
 
     private static string WithProgress(Terminal term, Func<IProgress<DownloadProgress>, CancellationToken, Task<string>> work)

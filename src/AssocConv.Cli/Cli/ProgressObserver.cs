@@ -63,7 +63,7 @@ internal sealed class ProgressObserver : ITrainingObserver
 
     public void EpochDone(EpochMetrics m, bool isBest, IReadOnlyList<EpochMetrics> history)
     {
-        RunPlots.Write(_runDirectory, history);
+        RunPlots.Write(_runDirectory, history, _lines);
         string val = double.IsNaN(m.ValidationAccuracy) ? "" : $"val {m.ValidationAccuracy:F2}%  ";
         var line = $"epoch {m.Epoch}/{_epochs}  lr {m.LearningRate:G3}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F2}%  " +
             $"{val}test loss {m.TestLoss:F4} acc {m.TestAccuracy:F2}%  {m.Seconds:F0} s  {m.ImagesPerSecond:F0} img/s{(isBest ? "  best" : "")}";

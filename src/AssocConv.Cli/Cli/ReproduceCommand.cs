@@ -87,7 +87,7 @@ internal static class ReproduceCommand
             var markdown = Markdown(report);
             AtomicFile.WriteText(Path.Combine(root, TableFile), markdown);
             AtomicFile.WriteText(Path.Combine(root, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
-            Plot(Path.Combine(root, PlotFile), report);
+            Plot(Path.Combine(root, PlotFile), report, term.Error);
             // Markdown unwrapped, to be pasted: on stdout, or on stderr when stdout carries the JSON
             if (result.GetValue(json))
             {
@@ -145,7 +145,7 @@ internal static class ReproduceCommand
     }
 
     /// <summary>Accuracy against trainable parameters, plain and associative, one labelled point per row.</summary>
-    private static void Plot(string path, JsonObject report)
+    private static void Plot(string path, JsonObject report, TextWriter warnings)
     {
         var plot = new ScottPlot.Plot();
         foreach (var variant in new[] { "plain", "associative" })
@@ -162,7 +162,7 @@ internal static class ReproduceCommand
         plot.Title($"CIFAR-10, recipe {report["recipe"]}, {report["epochs"]} epochs: final-epoch test accuracy");
         plot.XLabel("trainable parameters (thousands)");
         plot.YLabel("test accuracy (%)");
-        plot.ShowLegend(ScottPlot.Alignment.LowerRight);
-        RunPlots.Save(plot, path);
+        plot.ShowLegend(ScottPlot.Edge.Right);   // beside the points, never over them
+        RunPlots.Save(plot, path, warnings);
     }
 }

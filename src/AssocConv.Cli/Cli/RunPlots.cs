@@ -7,30 +7,30 @@ internal static class RunPlots
 {
     public const string LossFile = "loss.png", AccuracyFile = "accuracy.png";
 
-    public static void Write(string runDirectory, IReadOnlyList<EpochMetrics> history)
+    public static void Write(string runDirectory, IReadOnlyList<EpochMetrics> history, TextWriter warnings)
     {
         if (history.Count == 0) return;
-        Plot(Path.Combine(runDirectory, LossFile), "Loss (mean cross-entropy)", "loss", history,
+        Plot(Path.Combine(runDirectory, LossFile), "Loss (mean cross-entropy)", "loss", history, warnings,
             ("train", m => m.TrainLoss), ("validation", m => m.ValidationLoss), ("test", m => m.TestLoss));
-        Plot(Path.Combine(runDirectory, AccuracyFile), "Accuracy", "accuracy (%)", history,
+        Plot(Path.Combine(runDirectory, AccuracyFile), "Accuracy", "accuracy (%)", history, warnings,
             ("train", m => m.TrainAccuracy), ("validation", m => m.ValidationAccuracy), ("test", m => m.TestAccuracy));
     }
 
     /// <summary>Curves of several runs on one plot (compare): one line per run and series.</summary>
     public static void WriteComparison(string path, string title, string yLabel,
-        IEnumerable<(string Name, IReadOnlyList<EpochMetrics> History)> runs, Func<EpochMetrics, double> value)
+        IEnumerable<(string Name, IReadOnlyList<EpochMetrics> History)> runs, Func<EpochMetrics, double> value, TextWriter warnings)
     {
         var plot = new ScottPlot.Plot();
         foreach (var (name, history) in runs) AddLine(plot, name, history, value);
-        Finish(plot, path, title, yLabel);
+        Finish(plot, path, title, yLabel, warnings);
     }
 
-    private static void Plot(string path, string title, string yLabel, IReadOnlyList<EpochMetrics> history,
+    private static void Plot(string path, string title, string yLabel, IReadOnlyList<EpochMetrics> history, TextWriter warnings,
         params (string Name, Func<EpochMetrics, double> Value)[] series)
     {
         var plot = new ScottPlot.Plot();
         foreach (var (name, value) in series) AddLine(plot, name, history, value);
-        Finish(plot, path, title, yLabel);
+        Finish(plot, path, title, yLabel, warnings);
     }
 
     private static void AddLine(ScottPlot.Plot plot, string name, IReadOnlyList<EpochMetrics> history, Func<EpochMetrics, double> value)
@@ -41,20 +41,21 @@ internal static class RunPlots
         line.LegendText = name;
     }
 
-    private static void Finish(ScottPlot.Plot plot, string path, string title, string yLabel)
+    private static void Finish(ScottPlot.Plot plot, string path, string title, string yLabel, TextWriter warnings)
     {
         plot.Title(title);
         plot.XLabel("epoch");
         plot.YLabel(yLabel);
-        plot.ShowLegend();
-        Save(plot, path);
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };   // epochs are whole
+        plot.ShowLegend(ScottPlot.Edge.Right);   // beside the data, never over it
+        Save(plot, path, warnings);
     }
 
     /// <summary>
     /// Writes <paramref name="plot"/> as an 800x500 PNG, with the same write-then-rename as every other file of a run.
-    /// Best effort: a plot that cannot be written (a full disk) is reported on stderr and never stops a training.
+    /// Best effort: a plot that cannot be written (a full disk) is reported on <paramref name="warnings"/> and never stops a training.
     /// </summary>
-    public static void Save(ScottPlot.Plot plot, string path)
+    public static void Save(ScottPlot.Plot plot, string path, TextWriter warnings)
     {
         var temp = $"{path}.{Environment.ProcessId}.tmp.png";
         try
@@ -64,7 +65,7 @@ internal static class RunPlots
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"assocconv: warning: {path} not written: {e.Message}");
+            warnings.WriteLine($"assocconv: warning: {path} not written: {e.Message}");
             try { File.Delete(temp); } catch (IOException) { }
         }
     }

@@ -33,6 +33,9 @@ internal sealed class Terminal
             Out = new AnsiConsoleOutput(writer),
             Ansi = AnsiSupport.Detect,
             ColorSystem = ColorSystemSupport.Detect,
-            Interactive = InteractionSupport.Detect,
+            // live progress on stderr whenever stderr is a terminal, also when stdout is redirected (--json > file)
+            Interactive = ReferenceEquals(writer, Console.Error)
+                ? (Console.IsErrorRedirected ? InteractionSupport.No : InteractionSupport.Yes)
+                : InteractionSupport.Detect,
         });
 }

@@ -27,7 +27,7 @@ internal static class TrainingSession
         {
             var observer = new ProgressObserver(term);
             var result = observer.Run(() => trainer.Run(observer, cancel.Token));
-            RunPlots.Write(result.RunDirectory, result.History);
+            RunPlots.Write(result.RunDirectory, result.History, term.Error);
             if (!result.Completed)
                 term.Error.WriteLine($"stopped; continue with: assocconv train --resume {result.RunDirectory}");
             return result;

@@ -36,7 +36,9 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
     private static (LabeledImages, LabeledImages, Normalization) With((LabeledImages Train, LabeledImages Test) sets, Normalization n) =>
         (sets.Train, sets.Test, n);
 
-    private static string Locate(DatasetSpec spec)
+    /// <summary>The folder <paramref name="spec"/> names, or the first of its search folders that exists.</summary>
+    /// <exception cref="DataFormatException">Not found; the message says where it looked.</exception>
+    public static string Locate(DatasetSpec spec)
     {
         if (spec.Folder is { } given)
         {

@@ -17,6 +17,18 @@ public sealed class TrainCliTests : IDisposable
     private static readonly string[] Quick = ["--data", "sample", "--epochs", "1", "--train-limit", "500", "--val-split", "200", "--threads", "2"];
 
     [Fact]
+    public void A_plot_that_cannot_be_written_is_a_warning_and_the_run_completes()
+    {
+        var run = Path.Combine(_dir, "plotless");
+        Directory.CreateDirectory(Path.Combine(run, "loss.png"));   // a folder where the plot goes: like a full disk, the write fails
+        var (code, _, stderr) = Run(["train", "--model", "small-cnn", "--out", run, .. Quick]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("loss.png not written", stderr);
+        Assert.True(File.Exists(Path.Combine(run, "last.ckpt")));
+        Assert.True(File.Exists(Path.Combine(run, "accuracy.png")));
+    }
+
+    [Fact]
     public void Train_writes_the_run_folder_and_eval_and_predict_read_its_checkpoint()
     {
         var run = Path.Combine(_dir, "run");
