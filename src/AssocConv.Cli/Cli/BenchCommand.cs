@@ -84,6 +84,7 @@ internal static class BenchCommand
         ["memory_format"] = r.MemoryFormat.Name(),
         ["threads"] = r.Threads,
         ["allocator"] = r.Allocator,
+        ["omp_wait_policy"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"),
         ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
         ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
         ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),

@@ -255,6 +255,8 @@ public sealed class Trainer
                 ["test"] = _data.Test.Count,
             },
             ["threads"] = torch.get_num_threads(),
+            // how waiting OpenMP threads behave decides the speed when another process shares the cores
+            ["omp_wait_policy"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"),
             ["device"] = _device.ToString(),
             ["extra"] = _extra.DeepClone(),
         };

@@ -17,6 +17,27 @@ public sealed class TrainCliTests : IDisposable
     private static readonly string[] Quick = ["--data", "sample", "--epochs", "1", "--train-limit", "500", "--val-split", "200", "--threads", "2"];
 
     [Fact]
+    public void An_empty_test_set_trains_and_reports_no_test_accuracy()
+    {
+        // IDX files whose test set holds 0 images: valid, and empty
+        var folder = Directory.CreateDirectory(Path.Combine(_dir, "no-test")).FullName;
+        static byte[] Idx(int[] dims, byte[] data) =>
+            [0, 0, 8, (byte)dims.Length, .. dims.SelectMany(d => BitConverter.GetBytes(d).Reverse()), .. data];
+        var pixels = new byte[16 * 28 * 28];
+        new Random(1).NextBytes(pixels);
+        File.WriteAllBytes(Path.Combine(folder, "train-images-idx3-ubyte"), Idx([16, 28, 28], pixels));
+        File.WriteAllBytes(Path.Combine(folder, "train-labels-idx1-ubyte"), Idx([16], Enumerable.Range(0, 16).Select(i => (byte)(i % 10)).ToArray()));
+        File.WriteAllBytes(Path.Combine(folder, "t10k-images-idx3-ubyte"), Idx([0, 28, 28], []));
+        File.WriteAllBytes(Path.Combine(folder, "t10k-labels-idx1-ubyte"), Idx([0], []));
+        var (code, stdout, stderr) = Run("train", "--model", "small-cnn", "--data", $"fashion-mnist:{folder}", "--epochs", "1", "--val-split", "0",
+            "--out", Path.Combine(_dir, "run"), "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("the test set is empty", stderr);
+        using var summary = JsonDocument.Parse(stdout);
+        Assert.Equal(JsonValueKind.Null, summary.RootElement.GetProperty("last_test_accuracy").ValueKind);
+    }
+
+    [Fact]
     public void A_plot_that_cannot_be_written_is_a_warning_and_the_run_completes()
     {
         var run = Path.Combine(_dir, "plotless");

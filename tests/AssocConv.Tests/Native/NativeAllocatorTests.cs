@@ -23,12 +23,19 @@ public class NativeAllocatorTests
     public void The_launcher_preloads_jemalloc_when_the_system_has_it_and_not_when_told_not_to()
     {
         string expected = File.Exists(Jemalloc) ? "jemalloc" : "system";
-        Assert.Equal(expected, AllocatorOfLauncherBench(optOut: false));
-        Assert.Equal("system", AllocatorOfLauncherBench(optOut: true));
+        Assert.Equal(expected, LauncherBench(optOut: false).GetProperty("allocator").GetString());
+        Assert.Equal("system", LauncherBench(optOut: true).GetProperty("allocator").GetString());
     }
 
-    /// <summary>The allocator <c>./assocconv bench</c> reports for a tiny model, started as a user would.</summary>
-    private static string AllocatorOfLauncherBench(bool optOut)
+    [Fact]
+    public void The_launcher_makes_openmp_threads_wait_passively_unless_told_otherwise()
+    {
+        Assert.Equal("PASSIVE", LauncherBench(optOut: false).GetProperty("omp_wait_policy").GetString());
+        Assert.Equal("ACTIVE", LauncherBench(optOut: false, waitPolicy: "ACTIVE").GetProperty("omp_wait_policy").GetString());
+    }
+
+    /// <summary>What <c>./assocconv bench</c> reports for a tiny model, started as a user would.</summary>
+    private static JsonElement LauncherBench(bool optOut, string? waitPolicy = null)
     {
         var info = new ProcessStartInfo("bash") { WorkingDirectory = TestSupport.RepositoryRoot() };
         foreach (var a in new[] { "assocconv", "bench", "--models", "small-cnn", "--batch-size", "16", "--repetitions", "1", "--steps", "1", "--rounds", "1", "--round-steps", "1", "--json" })
@@ -37,8 +44,10 @@ public class NativeAllocatorTests
         info.Environment.Remove("MALLOC_CONF");
         if (optOut) info.Environment["ASSOCCONV_JEMALLOC"] = "0";
         else info.Environment.Remove("ASSOCCONV_JEMALLOC");
+        if (waitPolicy is null) info.Environment.Remove("OMP_WAIT_POLICY");
+        else info.Environment["OMP_WAIT_POLICY"] = waitPolicy;
         var (stdout, _) = TestSupport.RunProcess(info, TimeSpan.FromMinutes(5));
         using var doc = JsonDocument.Parse(stdout);
-        return doc.RootElement[0].GetProperty("allocator").GetString()!;
+        return doc.RootElement[0].Clone();
     }
 }
