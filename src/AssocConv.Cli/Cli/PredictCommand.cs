@@ -55,8 +55,8 @@ internal static class PredictCommand
                 var (values, indices) = probabilities.topk(k);
                 var p = values.cpu().data<float>().ToArray();
                 var c = indices.cpu().data<long>().ToArray();
-                // the name on a line of its own: as the narrow table's title it would be wrapped or cut
-                term.Results.MarkupLine($"[bold]{Markup.Escape(image)}[/]");
+                // the name whole, on a line of its own: Spectre would wrap or cut it at the console's width
+                term.Results.Profile.Out.Writer.WriteLine(image);
                 var table = new Table().AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
                 var list = new JsonArray();
                 for (int i = 0; i < k; i++)

@@ -97,9 +97,19 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(1.0, top.Sum(), 4);
         Assert.Equal(top.OrderByDescending(p => p), top);
 
+        // a long file name is printed whole, not cut to the table's width
+        var longName = Path.Combine(_dir, new string('b', 90) + "-ankle-boot-photograph.png");
+        File.Copy(png, longName);
+        (code, stdout, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), longName);
+        Assert.True(code == 0, stderr);
+        Assert.Contains(longName, stdout);
+
         (code, _, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), Path.Combine(run, "config.json"));
         Assert.Equal(2, code);
         Assert.Contains("not an image", stderr);
+        (code, _, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), _dir);
+        Assert.Equal(2, code);
+        Assert.Contains("is a directory", stderr);
     }
 
     [Fact]

@@ -262,6 +262,19 @@ public sealed class DownloadTests : IDisposable
     }
 
     [Fact]
+    public void Offline_the_cli_says_where_to_put_the_files_instead()
+    {
+        var root = Path.Combine(_dir, "offline");
+        // nothing listens on port 1: the connection is refused at once, tried three times
+        var (code, _, stderr) = RunCli("data", "download", "cifar10", "--to", root, "--mirror", "http://127.0.0.1:1/");
+        Assert.Equal(1, code);
+        Assert.Contains("(3 attempts)", stderr);
+        Assert.Contains("without a connection, copy the official files (cifar-10-binary.tar.gz)", stderr);
+        Assert.Contains($"into {Path.Combine(root, "cifar-10-batches-bin")}, or into any folder DIR and pass --data cifar10:DIR", stderr);
+        AssertNothingLeft(root);
+    }
+
+    [Fact]
     public void Every_official_source_is_https_with_a_published_size()
     {
         foreach (var kind in new[] { DatasetKind.Cifar10, DatasetKind.Cifar100, DatasetKind.FashionMnist, DatasetKind.Mnist })
