@@ -52,15 +52,24 @@ public sealed class HostileTorchFileTests : IDisposable
 
     public static TheoryData<string, byte[]> GlobalsNamedIndirectly()
     {
-        // each pushes the global posix.system (or builtins.eval) by a different route, calls it, and stores the result
+        // each pushes the global posix.system (or builtins.eval) by a different route, calls it, and stores the result;
+        // allowed names pushed and dropped first are the decoy a scanner matching the last strings pushed would check
         var routes = new TheoryData<string, byte[]>();
         void Add(string route, Action<PickleBytes> push) =>
-            routes.Add(route, StateDict(p => { p.Str("x"); push(p); p.Op('(').Str("echo pwned").Op('t').Op('R'); }).ToArray());
+            routes.Add(route, StateDict(p =>
+            {
+                p.Str("x");
+                p.Str("torch").Str("FloatStorage").Op('0').Op('0');
+                push(p);
+                p.Op('(').Str("echo pwned").Op('t').Op('R');
+            }).ToArray());
         Add("GLOBAL", p => p.Global("posix", "system"));
         Add("INST", p => p.Op('(').Str("echo").Ascii("iposix\nsystem\n"));
         Add("STACK_GLOBAL from BINUNICODE", p => p.Str("posix").Str("system").Op(0x93));
-        Add("STACK_GLOBAL through the memo", p => p.Str("posix").Put(0).Op('0').Str("system").Put(1).Op('0').Get(0).Get(1).Op(0x93));
-        Add("STACK_GLOBAL after DUP and POP", p => p.Str("builtins").Op('2').Op('0').Str("eval").Op(0x93));
+        Add("STACK_GLOBAL through the memo", p => p.Str("posix").Put(0).Op('0').Str("system").Put(1).Op('0')
+            .Str("torch").Str("FloatStorage").Op('0').Op('0').Get(0).Get(1).Op(0x93));
+        Add("STACK_GLOBAL after DUP and POP", p => p.Str("builtins").Str("eval").Op('2').Op('0')
+            .Str("torch").Str("FloatStorage").Op('0').Op('0').Op(0x93));
         Add("STACK_GLOBAL from BINUNICODE8", p => p.Op(0x8d).Raw(BitConverter.GetBytes(5L)).Ascii("posix").Op(0x8d).Raw(BitConverter.GetBytes(6L)).Ascii("system").Op(0x93));
         Add("STACK_GLOBAL from UNICODE", p => p.Ascii("Vposix\nVsystem\n").Op(0x93));
         Add("STACK_GLOBAL from an escaped UNICODE", p => p.Ascii("Vpos\\u0069x\nVsystem\n").Op(0x93));
