@@ -26,6 +26,10 @@ internal static class TestSupport
         return dir?.FullName ?? throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
     }
 
+    /// <summary>The configuration these tests were built in (Release or Debug), for paths to the other projects' output.</summary>
+    public static string BuildConfiguration =>
+        AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+
     /// <summary>A path inside <c>../shared</c>, the folder of data and fixtures beside the checkout.</summary>
     public static string SharedPath(string relative) =>
         Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared", relative));

@@ -65,18 +65,19 @@ internal sealed class TrainingArguments
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay,
-                     _generatorLr, _generatorDecay, _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip,
-                     _val, _noAugment, _seed, _limit, _diagnostics, _format })
-            command.Options.Add(o);
+        foreach (var o in RunShaping.Append(_diagnostics).Append(_format)) command.Options.Add(o);
     }
 
     /// <summary>The training options given on the command line (none of them: empty).</summary>
     public IReadOnlyList<string> GivenNames(ParseResult result) =>
-        [.. new Option[] { _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr, _generatorDecay,
-                _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit }
-            .Where(o => result.GetResult(o) is { Implicit: false })
-            .Select(o => o.Name)];
+        [.. RunShaping.Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name)];
+
+    // the options that decide what a run computes (a resumed run keeps them); diagnostics and memory format do not
+    private Option[] RunShaping =>
+    [
+        _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr, _generatorDecay,
+        _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit,
+    ];
 
     /// <summary>The recipe named by --recipe (or the default).</summary>
     public string RecipeName(ParseResult result) => (result.GetValue(_recipe) ?? DefaultRecipe).Trim().ToLowerInvariant();

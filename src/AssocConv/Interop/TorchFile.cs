@@ -192,7 +192,7 @@ public sealed class TorchFile : IDisposable
         }
         catch
         {
-            foreach (var t in tensors.Values.Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>()) t.Dispose();
+            DisposeAll(tensors.Values);
             throw;
         }
         finally
@@ -299,9 +299,11 @@ public sealed class TorchFile : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose()
+    public void Dispose() => DisposeAll(Tensors.Values);
+
+    // names holding the same view share one tensor: each is disposed once
+    private static void DisposeAll(IEnumerable<Tensor> tensors)
     {
-        // names holding the same view share one tensor
-        foreach (var t in Tensors.Values.Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>()) t.Dispose();
+        foreach (var t in tensors.Distinct(ReferenceEqualityComparer.Instance).Cast<Tensor>()) t.Dispose();
     }
 }

@@ -13,7 +13,7 @@ public sealed class TerminalTests : IDisposable
     [SystemFact("/usr/bin/script", "bsdutils")]
     public void The_progress_bar_shows_on_a_terminal_also_when_json_goes_to_a_file()
     {
-        string configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        string configuration = TestSupport.BuildConfiguration;
         var cli = Path.Combine(TestSupport.RepositoryRoot(), "src/AssocConv.Cli/bin", configuration, "net10.0/AssocConv.Cli.dll");
         var json = Path.Combine(_dir, "summary.json");
         var typescript = Path.Combine(_dir, "terminal.txt");

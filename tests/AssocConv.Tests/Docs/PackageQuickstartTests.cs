@@ -27,7 +27,7 @@ public sealed class PackageQuickstartTests : IDisposable
         Assert.StartsWith("using ", program);
 
         var script = Path.Combine(_home, "quickstart.sh");
-        string configuration = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
+        string configuration = TestSupport.BuildConfiguration;
         File.WriteAllText(script, "set -e\n" + commands.Replace("-c Release", $"-c {configuration}") +
             "cat > Program.cs <<'CSHARP'\n" + program + "CSHARP\ndotnet run\n");
         var info = new ProcessStartInfo("bash", [script]) { WorkingDirectory = TestSupport.RepositoryRoot() };
