@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fast recipe's ablation: the associative ResNet-20 (16x16x3x3, code 72) on CIFAR-10 with the whole fast recipe,
-# with two candidate additions, then with one ingredient at a time set back to the reference's value,
-# each for the same epochs and seed. Runs one
-# after another (never two libtorch processes at once), each resumable: run the script again after an interruption.
+# with candidate changes (weight decay of generator and codes, bfloat16 convolutions), then with one ingredient at a
+# time set back to the reference's value, each for the same epochs and seed. Runs one after another (never two
+# libtorch processes at once), each resumable: run the script again after an interruption.
 # Usage: bench/recipe_ablation.sh [EPOCHS] [OUT]   (defaults 40 and runs/ablation); prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,9 @@ out="${2:-runs/ablation}"
 model=(--model resnet20 --slice 16x16 --code-size 72 --data cifar10 --recipe fast --epochs "$epochs" --threads 2)
 variants=(
   "fast|"
-  "generator-code-decay-1e-4|--generator-weight-decay 1e-4 --code-weight-decay 1e-4"
+  "generator-code-decay-2.5e-4|--generator-weight-decay 2.5e-4 --code-weight-decay 2.5e-4"
+  "generator-code-decay-1e-3|--generator-weight-decay 1e-3 --code-weight-decay 1e-3"
+  "bf16|--precision bf16"
   "ema-0.999|--model-ema-decay 0.999"
   "no-fan-in-codes|--code-init reference"
   "no-label-smoothing|--label-smoothing 0"

@@ -26,9 +26,15 @@ internal static class BenchCommand
             Description = "Instead: training images/s under every combination of threads (1 to --max-threads), both memory formats (whatever --memory-format says) and oneDNN on/off, to find the fastest settings",
         };
         var maxThreads = new Option<int>("--max-threads") { Description = "Most threads the sweep tries", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var minThreads = new Option<int>("--min-threads") { Description = "Fewest threads the sweep tries", DefaultValueFactory = _ => 1 };
+        var precisions = new Option<string>("--precisions")
+        {
+            Description = "Comma-separated types the sweep computes convolutions in: float32, bf16 (see train --precision)",
+            DefaultValueFactory = _ => MixedPrecision.Float32Name,
+        };
         var json = CommonOptions.Json();
         var command = new Command("bench", "Measure plain and associative models side by side: training and inference images/s, kernel generation, memory, data pipeline, FLOP rate");
-        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep, maxThreads, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep, maxThreads, minThreads, precisions, json }) command.Options.Add(o);
         data.AddTo(command);
         command.SetAction(result =>
         {
@@ -39,7 +45,15 @@ internal static class BenchCommand
             if (result.GetValue(repetitions) < 1 || result.GetValue(steps) < 1 || result.GetValue(rounds) < 1 || result.GetValue(roundSteps) < 1 || result.GetValue(batch) < 1)
                 throw new UsageException("--repetitions, --steps, --rounds, --round-steps and --batch-size must be at least 1");
             var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
-            if (result.GetValue(sweep) && result.GetValue(maxThreads) < 1) throw new UsageException("--max-threads must be at least 1");
+            if (result.GetValue(sweep) && (result.GetValue(minThreads) < 1 || result.GetValue(maxThreads) < result.GetValue(minThreads)))
+                throw new UsageException("--min-threads must be at least 1 and --max-threads at least --min-threads");
+            ComputePrecision[] swept;
+            try
+            {
+                swept = [.. result.GetValue(precisions)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(MixedPrecision.Parse).Distinct()];
+            }
+            catch (ArgumentException e) { throw new UsageException($"--precisions: {e.Message}"); }
             using var dataset = data.Spec(result) is { } spec ? DataArguments.Load(spec, term) : null;
             var options = new BenchmarkOptions
             {
@@ -49,12 +63,12 @@ internal static class BenchCommand
             };
             if (result.GetValue(sweep))
             {
-                var settings = SettingsSweep.AllSettings(result.GetValue(maxThreads));
-                var swept = names.SelectMany(name => SettingsSweep.Run(name, options, settings, what => term.Error.WriteLine($"{name} sweep: {what}"))).ToList();
+                var settings = SettingsSweep.AllSettings(result.GetValue(maxThreads), result.GetValue(minThreads), swept);
+                var sweepResults = names.SelectMany(name => SettingsSweep.Run(name, options, settings, what => term.Error.WriteLine($"{name} sweep: {what}"))).ToList();
                 if (result.GetValue(json))
-                    term.Out.WriteLine(new JsonArray(swept.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
+                    term.Out.WriteLine(new JsonArray(sweepResults.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
                 else
-                    term.Out.Write(Markdown(swept, options));
+                    term.Out.Write(Markdown(sweepResults, options));
                 return ExitCodes.Success;
             }
             var results = new List<ModelBenchmarkResult>();
@@ -118,6 +132,7 @@ internal static class BenchCommand
         ["threads"] = r.Setting.Threads,
         ["memory_format"] = r.Setting.MemoryFormat.Name(),
         ["onednn"] = r.Setting.OneDnn,
+        ["precision"] = r.Setting.Precision.Name(),
         ["batch_size"] = o.BatchSize,
         ["repetitions"] = o.Repetitions,
         ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
@@ -141,14 +156,14 @@ internal static class BenchCommand
     internal static string Markdown(IReadOnlyList<SettingResult> results, BenchmarkOptions o)
     {
         var sb = Table($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); fastest per model in bold.",
-            4, "model", "threads", "memory format", "oneDNN", "train plain", "train assoc.", "step time assoc./plain");
+            5, "model", "threads", "memory format", "oneDNN", "precision", "train plain", "train assoc.", "step time assoc./plain");
         foreach (var group in results.GroupBy(r => r.Model))
         {
             var best = group.MaxBy(r => r.TrainPlain.Median + r.TrainAssociative.Median);
             foreach (var r in group)
             {
                 string b = ReferenceEquals(r, best) ? "**" : "";
-                sb.AppendLine($"| {r.Model} | {b}{r.Setting.Threads}{b} | {b}{r.Setting.MemoryFormat.Name()}{b} | {b}{(r.Setting.OneDnn ? "on" : "off")}{b} | " +
+                sb.AppendLine($"| {r.Model} | {b}{r.Setting.Threads}{b} | {b}{r.Setting.MemoryFormat.Name()}{b} | {b}{(r.Setting.OneDnn ? "on" : "off")}{b} | {b}{r.Setting.Precision.Name()}{b} | " +
                     $"{S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x |");
             }
         }

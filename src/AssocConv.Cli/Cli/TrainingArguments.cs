@@ -43,6 +43,11 @@ internal sealed class TrainingArguments
         Description = "Write kernel scales, gradient norms and relative steps per parameter group and layer every N steps to diagnostics.csv",
     };
     private readonly Option<string> _format = CommonOptions.MemoryFormat();
+    private readonly Option<string?> _precision = new("--precision")
+    {
+        Description = "Type convolutions compute in: float32 (default) or bf16 (bfloat16 inputs and kernels; weights, batch-norm " +
+            "and optimiser stay float32)",
+    };
 
     /// <param name="defaultRecipe">The recipe when --recipe is not given.</param>
     /// <param name="defaultEpochs">Epochs when --epochs is not given; null: the recipe's.</param>
@@ -76,7 +81,7 @@ internal sealed class TrainingArguments
     private Option[] RunShaping =>
     [
         _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr, _generatorDecay,
-        _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit,
+        _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit, _precision,
     ];
 
     /// <summary>The recipe named by --recipe (or the default).</summary>
@@ -130,6 +135,11 @@ internal sealed class TrainingArguments
             DiagnosticsEvery = result.GetValue(_diagnostics),
             MemoryFormat = CommonOptions.ReadMemoryFormat(result, _format),
         };
+        if (result.GetValue(_precision) is { } precision)
+        {
+            try { options = options with { Precision = AssocConv.Models.MixedPrecision.Parse(precision) }; }
+            catch (ArgumentException e) { throw new UsageException($"--precision: {e.Message}"); }
+        }
         try { return options.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
     }

@@ -6,12 +6,16 @@ using static TorchSharp.torch;
 
 namespace AssocConv.Benchmarking;
 
-/// <summary>One runtime setting the sweep tries: CPU threads, the batches' memory format, libtorch's oneDNN kernels.</summary>
-public sealed record RuntimeSetting(int Threads, MemoryFormat MemoryFormat, bool OneDnn)
+/// <summary>
+/// One runtime setting the sweep tries: CPU threads, the batches' memory format, libtorch's oneDNN kernels and the
+/// type convolutions compute in.
+/// </summary>
+public sealed record RuntimeSetting(int Threads, MemoryFormat MemoryFormat, bool OneDnn,
+    ComputePrecision Precision = ComputePrecision.Float32)
 {
-    /// <summary>For tables: <c>2 threads, channels-last, oneDNN on</c>.</summary>
+    /// <summary>For tables: <c>2 threads, channels-last, oneDNN on, float32</c>.</summary>
     public override string ToString() =>
-        $"{Threads} thread{(Threads == 1 ? "" : "s")}, {MemoryFormat.Name()}, oneDNN {(OneDnn ? "on" : "off")}";
+        $"{Threads} thread{(Threads == 1 ? "" : "s")}, {MemoryFormat.Name()}, oneDNN {(OneDnn ? "on" : "off")}, {Precision.Name()}";
 }
 
 /// <summary>Training throughput of one model's plain and associative variants under one setting.</summary>
@@ -24,20 +28,27 @@ public sealed record SettingResult(string Model, RuntimeSetting Setting, Measure
 /// </summary>
 public static class SettingsSweep
 {
-    /// <summary>Every combination of 1..<paramref name="maxThreads"/> threads, both memory formats and oneDNN on/off (when the switch is reachable).</summary>
-    public static IReadOnlyList<RuntimeSetting> AllSettings(int maxThreads)
+    /// <summary>
+    /// Every combination of <paramref name="minThreads"/>..<paramref name="maxThreads"/> threads, both memory formats,
+    /// oneDNN on/off (when the switch is reachable) and each of <paramref name="precisions"/> (default: float32).
+    /// </summary>
+    public static IReadOnlyList<RuntimeSetting> AllSettings(int maxThreads, int minThreads = 1,
+        IReadOnlyList<ComputePrecision>? precisions = null)
     {
-        if (maxThreads < 1) throw new ArgumentException($"threads must be at least 1, got {maxThreads}");
+        if (minThreads < 1 || maxThreads < minThreads)
+            throw new ArgumentException($"threads must be at least 1 and the most at least the fewest, got {minThreads} to {maxThreads}");
         var oneDnn = OneDnn.IsAvailable ? new[] { true, false } : new[] { true };
-        return (from t in Enumerable.Range(1, maxThreads)
+        return (from t in Enumerable.Range(minThreads, maxThreads - minThreads + 1)
                 from f in new[] { MemoryFormat.Contiguous, MemoryFormat.ChannelsLast }
                 from d in oneDnn
-                select new RuntimeSetting(t, f, d)).ToList();
+                from p in precisions ?? [ComputePrecision.Float32]
+                select new RuntimeSetting(t, f, d, p)).ToList();
     }
 
     /// <summary>
     /// Training images/s of <paramref name="model"/> (plain and associative) under each of <paramref name="settings"/>.
-    /// Threads and oneDNN are process-wide; both are restored afterwards.
+    /// Threads and oneDNN are process-wide; both are restored afterwards. Precision is switched on the models in place
+    /// (<see cref="MixedPrecision.Apply"/>); the same parameters and optimisers serve every setting.
     /// </summary>
     public static IReadOnlyList<SettingResult> Run(string model, BenchmarkOptions options, IReadOnlyList<RuntimeSetting> settings,
         Action<string>? progress = null)
@@ -61,6 +72,8 @@ public static class SettingsSweep
             {
                 set_num_threads(s.Threads);
                 if (OneDnn.IsAvailable) OneDnn.Enabled = s.OneDnn;
+                MixedPrecision.Apply(pair.Plain, s.Precision);
+                MixedPrecision.Apply(pair.Associative, s.Precision);
             }
 
             progress("warming up");

@@ -44,6 +44,13 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     /// </summary>
     public (nn.Module Module, string Name)? CodeHost => _codeHost;
 
+    /// <summary>
+    /// The type the convolution computes in, or null for the input's own. With <see cref="ScalarType.BFloat16"/> the
+    /// input and the generated kernel are rounded to it for the convolution alone and its result comes back in the
+    /// input's type, as PyTorch's CPU autocast treats a convolution; codes, generator and gradients stay float32.
+    /// </summary>
+    public ScalarType? ComputeType { get; set; }
+
     /// <summary>The shared generator (not registered here: the model registers it once).</summary>
     public ConvolutionalSliceGenerator Generator => _generator;
 
@@ -275,7 +282,17 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         return Convolve(input, kernel);
     }
 
-    private Tensor Convolve(Tensor input, Tensor kernel) =>
+    private Tensor Convolve(Tensor input, Tensor kernel)
+    {
+        if (ComputeType is { } type && type != input.dtype)
+        {
+            using var scope = NewDisposeScope();
+            return Convolve(input.to(type), kernel.to(type), bias?.to(type)).to(input.dtype).MoveToOuterDisposeScope();
+        }
+        return Convolve(input, kernel, bias);
+    }
+
+    private Tensor Convolve(Tensor input, Tensor kernel, Tensor? bias) =>
         nn.functional.conv2d(Native.ConvolutionGuard.Prepare(input, kernel, [Stride.Height, Stride.Width],
                 [Padding.Height, Padding.Width], [Dilation.Height, Dilation.Width], Groups), kernel, bias,
             strides: new[] { Stride.Height, Stride.Width },

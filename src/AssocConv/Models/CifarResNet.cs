@@ -36,7 +36,7 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
     public int BlocksPerStage { get; }
 
     private ConvolutionalSliceGenerator? CSG;
-    private readonly Conv2d conv_1_3x3;
+    private nn.Module<Tensor, Tensor> conv_1_3x3;   // writable: MixedPrecision swaps it
     private readonly BatchNorm2d bn_1;
     private readonly Sequential stage_1, stage_2, stage_3;
     private readonly Linear classifier;

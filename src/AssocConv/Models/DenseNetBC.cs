@@ -39,7 +39,7 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
         new[] { (40, 12), (40, 36), (40, 48), (100, 12) };
 
     private ConvolutionalSliceGenerator? CSG;
-    private readonly Conv2d conv1;
+    private nn.Module<Tensor, Tensor> conv1;   // writable: MixedPrecision swaps it
     private readonly Sequential dense1, dense2, dense3;
     private readonly Transition trans1, trans2, trans3;
     private readonly Linear linear;

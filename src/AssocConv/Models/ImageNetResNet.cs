@@ -56,7 +56,7 @@ public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
     };
 
     private ConvolutionalSliceGenerator? CSG;
-    private readonly Conv2d conv1;
+    private nn.Module<Tensor, Tensor> conv1;   // writable: MixedPrecision swaps it
     private readonly BatchNorm2d bn1;
     private readonly Sequential layer1, layer2, layer3, layer4;
     private readonly Linear fc;

@@ -48,7 +48,7 @@ public sealed class MobileNetV2 : nn.Module<Tensor, Tensor>
     ];
 
     private ConvolutionalSliceGenerator? CSG;
-    private readonly Conv2d conv1;
+    private nn.Module<Tensor, Tensor> conv1;   // writable: MixedPrecision swaps it
     private readonly BatchNorm2d bn1, bn2;
     private readonly Sequential layers;
     private nn.Module<Tensor, Tensor> conv2;

@@ -37,7 +37,7 @@ public sealed class ShuffleNetV2 : nn.Module<Tensor, Tensor>
     private const int FinalChannels = 1024;
 
     private ConvolutionalSliceGenerator? CSG;
-    private readonly Conv2d conv1;
+    private nn.Module<Tensor, Tensor> conv1;   // writable: MixedPrecision swaps it
     private readonly BatchNorm2d bn1, bn2;
     private readonly Sequential layer1, layer2, layer3;
     private nn.Module<Tensor, Tensor> conv2;   // writable: Materialize swaps it

@@ -8,8 +8,8 @@ using static TorchSharp.torch;
 namespace AssocConv.Native;
 
 /// <summary>
-/// Checks every float32 convolution configuration once per process against float64 before trusting libtorch's oneDNN
-/// with it. On some machines the oneDNN 3.7 bundled with TorchSharp 0.107 computes wrong results: on a 2-core AMD EPYC
+/// Checks every float32 and bfloat16 convolution configuration once per process against float64 before trusting
+/// libtorch's oneDNN with it. On some machines the oneDNN 3.7 bundled with TorchSharp 0.107 computes wrong results: on a 2-core AMD EPYC
 /// (family 26) virtual machine its <c>brgconv_1x1</c> kernel got the last, padded block of output channels wrong in
 /// channels-last (1x1 convolutions to 320 or more channels, up to 60% off), and its NCHW kernels convolutions whose
 /// channel counts are not multiples of 16 (most outputs wrong, or NaN gradients), while PyTorch 1.13's oneDNN 2.6 and
@@ -28,8 +28,14 @@ namespace AssocConv.Native;
 /// </summary>
 public static class ConvolutionGuard
 {
-    /// <summary>Largest relative difference (to the float64 result's largest magnitude) accepted as rounding.</summary>
+    /// <summary>Largest relative difference (to the float64 result's largest magnitude) accepted as float32 rounding.</summary>
     public const double Tolerance = 1e-3;
+
+    /// <summary>
+    /// The same for bfloat16, whose 8-bit mantissa rounds each output by up to 2^-9 of itself; the float64 reference
+    /// starts from the same rounded inputs, so only the kernel's own arithmetic and output rounding are measured.
+    /// </summary>
+    public const double BFloat16Tolerance = 1e-2;
 
     private static readonly ConcurrentDictionary<Key, Lazy<MemoryFormat>> Verdicts = new();
     private static readonly ConcurrentQueue<string> FindingsQueue = new();
@@ -61,18 +67,19 @@ public static class ConvolutionGuard
 
     /// <summary>
     /// <paramref name="input"/>, or a copy of it in the other memory format when libtorch computes this convolution
-    /// wrongly in the input's format (gradients flow through the copy). Inputs that are not float32 on the CPU, not
-    /// 4-d, in neither format, or with oneDNN switched off are returned unchanged.
+    /// wrongly in the input's format (gradients flow through the copy). Inputs that are not float32 or bfloat16 on the
+    /// CPU (input and weight alike), not 4-d, in neither format, or with oneDNN switched off are returned unchanged.
     /// </summary>
     /// <exception cref="InvalidOperationException">libtorch computes this convolution wrongly in both formats.</exception>
     public static Tensor Prepare(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)
     {
-        if (!Enabled || input.numel() == 0 || input.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32 || input.device_type != DeviceType.CPU
+        if (!Enabled || input.numel() == 0 || input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16)
+            || weight.dtype != input.dtype || input.device_type != DeviceType.CPU
             || input.ndim != 4 || weight.ndim != 4 || MemoryFormats.FormatOf(input) is not { } format
             || (OneDnn.IsAvailable && !OneDnn.Enabled))
             return input;
         bool training = is_grad_enabled() && (input.requires_grad || weight.requires_grad);
-        var key = new Key(format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride), new Dims(padding), new Dims(dilation), groups, training);
+        var key = new Key(input.dtype, format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride), new Dims(padding), new Dims(dilation), groups, training);
         var good = Verdicts.GetOrAdd(key, k => new Lazy<MemoryFormat>(() => Verify(k))).Value;
         return good == format ? input : input.ToMemoryFormat(good);
     }
@@ -127,7 +134,7 @@ public static class ConvolutionGuard
         throw new InvalidOperationException(message);
     }
 
-    /// <summary>Null when float32 in <paramref name="format"/> agrees with float64; else what differs.</summary>
+    /// <summary>Null when the key's type in <paramref name="format"/> agrees with float64; else what differs.</summary>
     /// <remarks>
     /// libtorch runs the whole configuration, batch included (oneDNN picks its kernel by the whole problem); the reference
     /// covers the first <see cref="ReferenceImages"/> images, and the output gradient is zero beyond them, so the weight
@@ -138,9 +145,10 @@ public static class ConvolutionGuard
         using var scope = NewDisposeScope();
         using var gradients = enable_grad();
         using var generator = new Generator(20211);
-        var x32 = randn(key.Input, float32, generator: generator).ToMemoryFormat(format);
-        var w = randn(key.Weight, float64, generator: generator);
-        var w32 = w.to(float32);
+        var x32 = randn(key.Input, float32, generator: generator).to(key.Type).ToMemoryFormat(format);
+        var w32 = randn(key.Weight, float32, generator: generator).to(key.Type);
+        var w = w32.to(float64);
+        double tolerance = key.Type == ScalarType.BFloat16 ? BFloat16Tolerance : Tolerance;
         long images = Math.Min(ReferenceImages, key.Input.Values[0]);
         var xs = x32[..(int)images].to(float64).contiguous();
         if (key.Training)
@@ -151,19 +159,19 @@ public static class ConvolutionGuard
             w32.requires_grad_();
         }
         var reference = Reference(xs, w, key);
-        var result = Float32ConvolutionForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
+        var result = (key.Type == ScalarType.Float32 ? Float32ConvolutionForTests : null)?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
                      ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
-        if (Difference(result[..(int)images], reference) is { } forward) return $"forward off by {forward:G2}";
+        if (Difference(result[..(int)images], reference, tolerance) is { } forward) return $"forward off by {forward:G2}";
         if (!key.Training) return null;
-        var g = randn(reference.shape, float64, generator: generator);
+        var g = randn(reference.shape, float32, generator: generator).to(key.Type).to(float64);
         var expected = autograd.grad([reference], [xs, w], [g]);
-        var g32 = zeros(result.shape, float32);
-        g32[..(int)images] = g.to(float32);
+        var g32 = zeros(result.shape, key.Type);
+        g32[..(int)images] = g.to(key.Type);
         var actual = autograd.grad([result], [x32, w32], [g32.ToMemoryFormat(format)]);
         var expectedInputGradient = zeros(key.Input, float64);
         expectedInputGradient[..(int)images] = expected[0];
-        if (Difference(actual[0], expectedInputGradient) is { } data) return $"input gradient off by {data:G2}";
-        if (Difference(actual[1], expected[1]) is { } weights) return $"weight gradient off by {weights:G2}";
+        if (Difference(actual[0], expectedInputGradient, tolerance) is { } data) return $"input gradient off by {data:G2}";
+        if (Difference(actual[1], expected[1], tolerance) is { } weights) return $"weight gradient off by {weights:G2}";
         return null;
     }
 
@@ -184,12 +192,12 @@ public static class ConvolutionGuard
         return kernels.matmul(grouped).view(n, o, outH, outW);
     }
 
-    /// <summary>The relative difference when above <see cref="Tolerance"/> (or not finite), else null.</summary>
-    private static double? Difference(Tensor actual, Tensor expected)
+    /// <summary>The relative difference when above <paramref name="tolerance"/> (or not finite), else null.</summary>
+    private static double? Difference(Tensor actual, Tensor expected, double tolerance)
     {
         double scale = expected.abs().max().item<double>();
         double difference = (actual.detach().to(float64) - expected.detach()).abs().max().item<double>() / Math.Max(scale, double.Epsilon);
-        return difference <= Tolerance ? null : difference;
+        return difference <= tolerance ? null : difference;
     }
 
     private static void Report(string finding)
@@ -212,11 +220,11 @@ public static class ConvolutionGuard
         public static implicit operator long[](Dims s) => s.Values;
     }
 
-    private readonly record struct Key(MemoryFormat Format, Dims Input, Dims Weight, Dims Stride, Dims Padding,
+    private readonly record struct Key(ScalarType Type, MemoryFormat Format, Dims Input, Dims Weight, Dims Stride, Dims Padding,
         Dims Dilation, long Groups, bool Training)
     {
         public override string ToString() =>
-            $"input {Input} ({Format.Name()}), weight {Weight}, stride {Stride}, padding {Padding}" +
+            $"{(Type == ScalarType.BFloat16 ? "bfloat16 " : "")}input {Input} ({Format.Name()}), weight {Weight}, stride {Stride}, padding {Padding}" +
             (Dilation.Values.Any(d => d != 1) ? $", dilation {Dilation}" : "") + (Groups != 1 ? $", groups {Groups}" : "") +
             (Training ? ", training" : ", inference");
     }

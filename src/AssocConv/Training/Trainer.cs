@@ -82,6 +82,7 @@ public sealed class Trainer
         torch.manual_seed(options.Seed);
         _model = spec.Build();
         _model.to(_device);
+        MixedPrecision.Apply(_model, options.Precision);
         (_train, _validation) = Split(data.Train, options);
         (_optimizer, _peakRates, var kinds) = ParameterGroups.BuildOptimizer(_model, options);
         GroupKinds = kinds;
@@ -89,6 +90,7 @@ public sealed class Trainer
         {
             var average = spec.Build();
             average.to(_device);
+            MixedPrecision.Apply(average, options.Precision);
             _average = new WeightAverage(_model, average, decay);
         }
     }

@@ -2,6 +2,7 @@ using TorchSharp;
 using System.Globalization;
 using System.Text;
 using AssocConv.Csg;
+using AssocConv.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -47,6 +48,10 @@ public sealed class TrainingDiagnostics
                     break;
                 case AssociativeConv2d a:
                     _convolutions.Add((name, a, a.InChannelsPerGroup * a.KernelSize.Height * a.KernelSize.Width));
+                    break;
+                case LowPrecisionConv2d low:
+                    var lw = low.Weight;
+                    _convolutions.Add((name, low, lw.shape[1] * lw.shape[2] * lw.shape[3]));
                     break;
             }
         }
@@ -119,6 +124,7 @@ public sealed class TrainingDiagnostics
         {
             Conv2d conv => conv.weight!.detach().clone().DetachFromDisposeScope(),
             AssociativeConv2d a => a.GenerateKernel().detach().DetachFromDisposeScope(),
+            LowPrecisionConv2d low => low.Weight.detach().clone().DetachFromDisposeScope(),
             _ => throw new InvalidOperationException(),
         };
     }

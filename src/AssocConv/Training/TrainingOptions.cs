@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using AssocConv.Data;
+using AssocConv.Models;
 
 namespace AssocConv.Training;
 
@@ -94,6 +95,12 @@ public sealed record TrainingOptions
     /// </summary>
     public MemoryFormat MemoryFormat { get; init; } = MemoryFormat.ChannelsLast;
 
+    /// <summary>
+    /// The type convolutions compute in (<see cref="MixedPrecision"/>); weights, gradients and the optimiser stay
+    /// float32 either way.
+    /// </summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
+
     /// <summary>Use only the first N training images (after the validation split is taken), for quick runs; null: all.</summary>
     public int? TrainLimit { get; init; }
 
@@ -160,6 +167,7 @@ public sealed record TrainingOptions
         ["seed"] = Seed,
         ["train_limit"] = TrainLimit,
         ["memory_format"] = MemoryFormat.Name(),
+        ["precision"] = Precision.Name(),
         ["diagnostics_every"] = DiagnosticsEvery,
     };
 
@@ -192,6 +200,7 @@ public sealed record TrainingOptions
         // runs saved before the option existed were trained contiguous
         MemoryFormat = json["memory_format"] is { } format ? MemoryFormats.Parse((string)format!) : MemoryFormat.Contiguous,
         DiagnosticsEvery = (int?)json["diagnostics_every"] ?? 0,
+        Precision = json["precision"] is { } precision ? MixedPrecision.Parse((string)precision!) : ComputePrecision.Float32,
     };
 
     /// <summary>The learning rate during epoch <paramref name="epoch"/> (0-based), at its first step.</summary>

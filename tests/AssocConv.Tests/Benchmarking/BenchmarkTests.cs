@@ -85,8 +85,15 @@ public class BenchmarkTests
         int threads = torch.get_num_threads();
         var settings = SettingsSweep.AllSettings(2);
         Assert.Equal(8, settings.Count);   // 2 thread counts x 2 formats x oneDNN on/off
-        Assert.Equal("1 thread, contiguous, oneDNN on", settings[0].ToString());
-        var chosen = new[] { new RuntimeSetting(1, MemoryFormat.ChannelsLast, true), new RuntimeSetting(1, MemoryFormat.Contiguous, false) };
+        Assert.Equal("1 thread, contiguous, oneDNN on, float32", settings[0].ToString());
+        var withPrecisions = SettingsSweep.AllSettings(2, minThreads: 2, [ComputePrecision.Float32, ComputePrecision.BFloat16]);
+        Assert.Equal(8, withPrecisions.Count);   // 1 thread count x 2 formats x oneDNN on/off x 2 precisions
+        Assert.All(withPrecisions, s => Assert.Equal(2, s.Threads));
+        var chosen = new[]
+        {
+            new RuntimeSetting(1, MemoryFormat.ChannelsLast, true), new RuntimeSetting(1, MemoryFormat.Contiguous, false),
+            new RuntimeSetting(1, MemoryFormat.ChannelsLast, true, ComputePrecision.BFloat16),
+        };
         var results = SettingsSweep.Run("small-cnn", new BenchmarkOptions { BatchSize = 8, Repetitions = 2, Steps = 1 }, chosen);
         Assert.Equal(chosen, results.Select(r => r.Setting));
         Assert.All(results, r =>
@@ -97,23 +104,30 @@ public class BenchmarkTests
         Assert.Equal(threads, torch.get_num_threads());
         Assert.True(OneDnn.Enabled);
         Assert.Throws<ArgumentException>(() => SettingsSweep.AllSettings(0));
+        Assert.Throws<ArgumentException>(() => SettingsSweep.AllSettings(1, minThreads: 2));
     }
 
     [Fact]
     public void Bench_sweep_json_names_each_setting()
     {
         var (code, stdout, stderr) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--max-threads", "1",
-            "--repetitions", "1", "--steps", "1", "--batch-size", "8", "--json");
+            "--repetitions", "1", "--steps", "1", "--batch-size", "8", "--precisions", "float32,bf16", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var rows = doc.RootElement.EnumerateArray().ToList();
-        Assert.Equal(4, rows.Count);
-        Assert.Equal(new[] { "contiguous", "contiguous", "channels-last", "channels-last" }, rows.Select(r => r.GetProperty("memory_format").GetString()));
-        Assert.Equal(new[] { true, false, true, false }, rows.Select(r => r.GetProperty("onednn").GetBoolean()));
+        Assert.Equal(8, rows.Count);
+        Assert.Equal(new[] { "contiguous", "contiguous", "contiguous", "contiguous", "channels-last", "channels-last", "channels-last", "channels-last" },
+            rows.Select(r => r.GetProperty("memory_format").GetString()));
+        Assert.Equal(new[] { true, true, false, false, true, true, false, false }, rows.Select(r => r.GetProperty("onednn").GetBoolean()));
+        Assert.Equal(new[] { "float32", "bf16", "float32", "bf16", "float32", "bf16", "float32", "bf16" },
+            rows.Select(r => r.GetProperty("precision").GetString()));
         Assert.All(rows, r => Assert.True(r.GetProperty("train_images_per_s_associative").GetDouble() > 0));
 
         var (bad, _, error) = TestSupport.RunCli("bench", "--models", "small-cnn", "--memory-format", "nwhc");
         Assert.Equal(2, bad);
         Assert.Contains("--memory-format", error);
+        var (badPrecision, _, precisionError) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--precisions", "fp8");
+        Assert.Equal(2, badPrecision);
+        Assert.Contains("--precisions: 'fp8' is not a precision", precisionError);
     }
 }

@@ -1,0 +1,55 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace AssocConv.Models;
+
+/// <summary>
+/// An ordinary convolution computed in a lower precision: its input, weight and bias are rounded to
+/// <see cref="ComputeType"/> for the convolution alone and the result comes back in the input's type, as PyTorch's CPU
+/// autocast does. It owns the <see cref="Conv2d"/> it stands in for and registers that module's very parameters under
+/// the same names, so state dicts, checkpoints and optimisers see no difference.
+/// </summary>
+public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
+{
+    // Named exactly as registered: TorchSharp's to() replaces a parameter by finding the field of that name.
+    private Parameter weight;
+    private Parameter? bias;
+    private readonly long[] _stride, _padding, _dilation;
+    private readonly long _groups;
+
+    /// <summary>Stands in for <paramref name="convolution"/>, computing in <paramref name="computeType"/>.</summary>
+    /// <exception cref="NotSupportedException">The convolution pads other than with zeros, pads 'same', or is transposed.</exception>
+    public LowPrecisionConv2d(Conv2d convolution, ScalarType computeType) : base(convolution.GetName())
+    {
+        if (convolution is not { padding: { } padding, padding_mode: PaddingModes.Zeros, transposed: false })
+            throw new NotSupportedException("only zero-padded, explicitly padded, non-transposed convolutions can compute in a lower precision");
+        Original = convolution;
+        ComputeType = computeType;
+        weight = convolution.weight ?? throw new ArgumentException("the convolution has no weight");
+        bias = convolution.bias;
+        (_stride, _padding, _dilation, _groups) = (convolution.stride, padding, convolution.dilation, convolution.groups);
+        register_parameter(nameof(weight), weight);
+        if (bias is not null) register_parameter(nameof(bias), bias);
+    }
+
+    /// <summary>The convolution this one stands in for (it shares its parameters).</summary>
+    public Conv2d Original { get; }
+
+    /// <summary>The type the convolution computes in.</summary>
+    public ScalarType ComputeType { get; }
+
+    /// <summary>The convolution's weight (shared with <see cref="Original"/>).</summary>
+    public Parameter Weight => weight;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var kernel = weight.to(ComputeType);
+        var x = Native.ConvolutionGuard.Prepare(input.to(ComputeType), kernel, _stride, _padding, _dilation, _groups);
+        return nn.functional.conv2d(x, kernel, bias?.to(ComputeType), strides: _stride, padding: _padding,
+                dilation: _dilation, groups: _groups)
+            .to(input.dtype).MoveToOuterDisposeScope();
+    }
+}
