@@ -60,10 +60,10 @@ public static class ConvolutionGuard
     private static long _checkingTicks;
 
     /// <summary>
-    /// Tests put a faulty float32 convolution here to see the guard catch it: it is asked first and returns null for
-    /// the configurations it leaves to libtorch.
+    /// Tests put a faulty convolution (float32 or bfloat16) here to see the guard catch it: it is asked first and
+    /// returns null for the configurations it leaves to libtorch.
     /// </summary>
-    internal static Func<Tensor, Tensor, long[], long[], long[], long, Tensor?>? Float32ConvolutionForTests { get; set; }
+    internal static Func<Tensor, Tensor, long[], long[], long[], long, Tensor?>? ConvolutionForTests { get; set; }
 
     /// <summary>
     /// <paramref name="input"/>, or a copy of it in the other memory format when libtorch computes this convolution
@@ -159,7 +159,7 @@ public static class ConvolutionGuard
             w32.requires_grad_();
         }
         var reference = Reference(xs, w, key);
-        var result = (key.Type == ScalarType.Float32 ? Float32ConvolutionForTests : null)?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
+        var result = ConvolutionForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
                      ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
         if (Difference(result[..(int)images], reference, tolerance) is { } forward) return $"forward off by {forward:G2}";
         if (!key.Training) return null;

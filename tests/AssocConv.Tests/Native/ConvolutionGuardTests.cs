@@ -12,7 +12,7 @@ namespace AssocConv.Tests.Native;
 /// </summary>
 public class ConvolutionGuardTests
 {
-    static ConvolutionGuardTests() => ConvolutionGuard.Float32ConvolutionForTests = Faulty;
+    static ConvolutionGuardTests() => ConvolutionGuard.ConvolutionForTests = Faulty;
 
     /// <summary>Like the oneDNN fault seen on a real machine: the last output channel is wrong, here in channels-last only
     /// (16 output channels) or in both formats (32).</summary>
@@ -57,6 +57,35 @@ public class ConvolutionGuardTests
             using var again = ConvolutionGuard.Prepare(x, w, [1, 1], [1, 1], [1, 1], 1);
             Assert.True(again.IsContiguousNchw());
             Assert.Single(reported, f => f.Contains("input 2x16x6x6 (channels-last), weight 16x16x2x2"));
+        }
+        finally
+        {
+            ConvolutionGuard.Corrected -= Collect;
+        }
+    }
+
+    [Fact]
+    public void A_bfloat16_convolution_is_checked_with_its_own_tolerance()
+    {
+        var reported = new List<string>();
+        void Collect(string finding) => reported.Add(finding);
+        ConvolutionGuard.Corrected += Collect;
+        try
+        {
+            torch.manual_seed(2);
+            using var x = randn(2, 16, 7, 7).to(bfloat16).ToMemoryFormat(MemoryFormat.ChannelsLast).requires_grad_();
+            using var w = randn(16, 16, 2, 2).to(bfloat16).requires_grad_();
+            using var prepared = ConvolutionGuard.Prepare(x, w, [1, 1], [1, 1], [1, 1], 1);
+            Assert.True(prepared.IsContiguousNchw());
+            var finding = Assert.Single(reported, f => f.Contains("bfloat16 input 2x16x7x7 (channels-last), weight 16x16x2x2"));
+            Assert.Contains("forward off by", finding);
+
+            // a right one passes: bfloat16's rounding stays within its tolerance
+            using var right = randn(2, 16, 7, 7).to(bfloat16).ToMemoryFormat(MemoryFormat.ChannelsLast).requires_grad_();
+            using var kernel = randn(24, 16, 3, 3).to(bfloat16).requires_grad_();
+            using var kept = ConvolutionGuard.Prepare(right, kernel, [1, 1], [1, 1], [1, 1], 1);
+            Assert.True(kept.IsChannelsLast());
+            Assert.DoesNotContain(reported, f => f.Contains("weight 24x16x3x3"));
         }
         finally
         {
