@@ -16,8 +16,9 @@ namespace AssocConv.Native;
 /// libtorch's float64 kernels computed them right.
 /// <para>
 /// A configuration is the input's shape and memory format, the weight's shape, stride, padding, dilation, groups and
-/// whether gradients are taken. Its first use runs it through libtorch on random data (a private generator: the global
-/// random stream is untouched) and compares the output and, when training, both gradients with float64 computed as a
+/// which gradients are taken. Its first use runs it through libtorch on random data (a private generator: the global
+/// random stream is untouched) and compares the output and, when training, the gradients autograd will take (input,
+/// weight or both) with float64 computed as a
 /// matrix product of unfolded patches (no convolution kernel involved) for the first images of the batch. The input's
 /// own memory format is used when it agrees; otherwise the other format
 /// (channels-last or contiguous NCHW) when that one does; when neither does the convolution is refused, since a wrong
@@ -78,8 +79,10 @@ public static class ConvolutionGuard
             || input.ndim != 4 || weight.ndim != 4 || MemoryFormats.FormatOf(input) is not { } format
             || (OneDnn.IsAvailable && !OneDnn.Enabled))
             return input;
-        bool training = is_grad_enabled() && (input.requires_grad || weight.requires_grad);
-        var key = new Key(input.dtype, format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride), new Dims(padding), new Dims(dilation), groups, training);
+        // only the gradients autograd will compute are checked: a first layer's input needs none
+        bool grad = is_grad_enabled();
+        var key = new Key(input.dtype, format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride), new Dims(padding),
+            new Dims(dilation), groups, grad && input.requires_grad, grad && weight.requires_grad);
         var good = Verdicts.GetOrAdd(key, k => new Lazy<MemoryFormat>(() => Verify(k))).Value;
         return good == format ? input : input.ToMemoryFormat(good);
     }
@@ -151,27 +154,36 @@ public static class ConvolutionGuard
         double tolerance = key.Type == ScalarType.BFloat16 ? BFloat16Tolerance : Tolerance;
         long images = Math.Min(ReferenceImages, key.Input.Values[0]);
         var xs = x32[..(int)images].to(float64).contiguous();
-        if (key.Training)
+        if (key.InputGradient)
         {
             xs.requires_grad_();
-            w.requires_grad_();
             x32.requires_grad_();
+        }
+        if (key.WeightGradient)
+        {
+            w.requires_grad_();
             w32.requires_grad_();
         }
         var reference = Reference(xs, w, key);
         var result = ConvolutionForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
                      ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
         if (Difference(result[..(int)images], reference, tolerance) is { } forward) return $"forward off by {forward:G2}";
-        if (!key.Training) return null;
+        if (!key.InputGradient && !key.WeightGradient) return null;
         var g = randn(reference.shape, float32, generator: generator).to(key.Type).to(float64);
-        var expected = autograd.grad([reference], [xs, w], [g]);
         var g32 = zeros(result.shape, key.Type);
         g32[..(int)images] = g.to(key.Type);
-        var actual = autograd.grad([result], [x32, w32], [g32.ToMemoryFormat(format)]);
-        var expectedInputGradient = zeros(key.Input, float64);
-        expectedInputGradient[..(int)images] = expected[0];
-        if (Difference(actual[0], expectedInputGradient, tolerance) is { } data) return $"input gradient off by {data:G2}";
-        if (Difference(actual[1], expected[1], tolerance) is { } weights) return $"weight gradient off by {weights:G2}";
+        Tensor[] wanted64 = key.InputGradient ? (key.WeightGradient ? [xs, w] : [xs]) : [w];
+        Tensor[] wanted = key.InputGradient ? (key.WeightGradient ? [x32, w32] : [x32]) : [w32];
+        var expected = autograd.grad([reference], wanted64, [g]);
+        var actual = autograd.grad([result], wanted, [g32.ToMemoryFormat(format)]);
+        if (key.InputGradient)
+        {
+            var expectedInputGradient = zeros(key.Input, float64);
+            expectedInputGradient[..(int)images] = expected[0];
+            if (Difference(actual[0], expectedInputGradient, tolerance) is { } data) return $"input gradient off by {data:G2}";
+        }
+        if (key.WeightGradient && Difference(actual[^1], expected[^1], tolerance) is { } weights)
+            return $"weight gradient off by {weights:G2}";
         return null;
     }
 
@@ -221,11 +233,12 @@ public static class ConvolutionGuard
     }
 
     private readonly record struct Key(ScalarType Type, MemoryFormat Format, Dims Input, Dims Weight, Dims Stride, Dims Padding,
-        Dims Dilation, long Groups, bool Training)
+        Dims Dilation, long Groups, bool InputGradient, bool WeightGradient)
     {
         public override string ToString() =>
             $"{(Type == ScalarType.BFloat16 ? "bfloat16 " : "")}input {Input} ({Format.Name()}), weight {Weight}, stride {Stride}, padding {Padding}" +
             (Dilation.Values.Any(d => d != 1) ? $", dilation {Dilation}" : "") + (Groups != 1 ? $", groups {Groups}" : "") +
-            (Training ? ", training" : ", inference");
+            (InputGradient && WeightGradient ? ", training" : WeightGradient ? ", training (weight gradient)"
+                : InputGradient ? ", training (input gradient)" : ", inference");
     }
 }

@@ -54,4 +54,27 @@ public sealed class ResumeCliTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("the run used 1 threads; with 2 it continues, but will not match", err);
     }
+
+    [Fact]
+    public void A_bfloat16_run_records_its_precision_and_resumes_in_it()
+    {
+        var run = Path.Combine(_dir, "bf16");
+        var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample", "--epochs", "2",
+            "--train-limit", "300", "--val-split", "0", "--threads", "1", "--precision", "bf16");
+        Assert.True(code == 0, err);
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "config.json"))))
+            Assert.Equal("bf16", config.RootElement.GetProperty("training").GetProperty("precision").GetString());
+        var header = AssocConv.Training.Trainer.ReadRunHeader(run);
+        Assert.Equal("bf16", (string?)header["training"]!["precision"]);
+
+        (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--precision", "float32");
+        Assert.Equal(2, code);
+        Assert.Contains("--precision cannot change it", err);
+
+        (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", Path.Combine(_dir, "bad"), "--data", "sample",
+            "--precision", "fp8");
+        Assert.Equal(2, code);
+        Assert.Contains("--precision: 'fp8' is not a precision; use float32 or bf16", err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "bad")));
+    }
 }
