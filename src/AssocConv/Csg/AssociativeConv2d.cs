@@ -282,23 +282,9 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         return Convolve(input, kernel);
     }
 
-    private Tensor Convolve(Tensor input, Tensor kernel)
-    {
-        if (ComputeType is { } type && type != input.dtype)
-        {
-            using var scope = NewDisposeScope();
-            return Convolve(input.to(type), kernel.to(type), bias?.to(type)).to(input.dtype).MoveToOuterDisposeScope();
-        }
-        return Convolve(input, kernel, bias);
-    }
-
-    private Tensor Convolve(Tensor input, Tensor kernel, Tensor? bias) =>
-        nn.functional.conv2d(Native.ConvolutionGuard.Prepare(input, kernel, [Stride.Height, Stride.Width],
-                [Padding.Height, Padding.Width], [Dilation.Height, Dilation.Width], Groups), kernel, bias,
-            strides: new[] { Stride.Height, Stride.Width },
-            padding: new[] { Padding.Height, Padding.Width },
-            dilation: new[] { Dilation.Height, Dilation.Width },
-            groups: Groups);
+    private Tensor Convolve(Tensor input, Tensor kernel) =>
+        Native.ConvolutionGuard.Convolve(input, kernel, bias, [Stride.Height, Stride.Width], [Padding.Height, Padding.Width],
+            [Dilation.Height, Dilation.Width], Groups, ComputeType);
 
     private bool CanUseCache()
     {

@@ -22,16 +22,23 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     /// <exception cref="NotSupportedException">The convolution pads other than with zeros, pads 'same', or is transposed.</exception>
     public LowPrecisionConv2d(Conv2d convolution, ScalarType computeType) : base(convolution.GetName())
     {
-        if (convolution is not { padding: { } padding, padding_mode: PaddingModes.Zeros, transposed: false })
+        if (!CanStandIn(convolution))
             throw new NotSupportedException("only zero-padded, explicitly padded, non-transposed convolutions can compute in a lower precision");
         Original = convolution;
         ComputeType = computeType;
         weight = convolution.weight ?? throw new ArgumentException("the convolution has no weight");
         bias = convolution.bias;
-        (_stride, _padding, _dilation, _groups) = (convolution.stride, padding, convolution.dilation, convolution.groups);
+        (_stride, _padding, _dilation, _groups) = (convolution.stride, convolution.padding!, convolution.dilation, convolution.groups);
         register_parameter(nameof(weight), weight);
         if (bias is not null) register_parameter(nameof(bias), bias);
     }
+
+    /// <summary>
+    /// Whether a <see cref="LowPrecisionConv2d"/> can stand in for <paramref name="convolution"/>: explicit zero padding
+    /// and not transposed ('same' padding and other padding modes reach libtorch in another form).
+    /// </summary>
+    public static bool CanStandIn(Conv2d convolution) =>
+        convolution is { padding: not null, padding_mode: PaddingModes.Zeros, transposed: false };
 
     /// <summary>The convolution this one stands in for (it shares its parameters).</summary>
     public Conv2d Original { get; }
@@ -43,13 +50,6 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     public Parameter Weight => weight;
 
     /// <inheritdoc />
-    public override Tensor forward(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        var kernel = weight.to(ComputeType);
-        var x = Native.ConvolutionGuard.Prepare(input.to(ComputeType), kernel, _stride, _padding, _dilation, _groups);
-        return nn.functional.conv2d(x, kernel, bias?.to(ComputeType), strides: _stride, padding: _padding,
-                dilation: _dilation, groups: _groups)
-            .to(input.dtype).MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor input) =>
+        Native.ConvolutionGuard.Convolve(input, weight, bias, _stride, _padding, _dilation, _groups, ComputeType);
 }

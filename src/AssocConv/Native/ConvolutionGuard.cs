@@ -88,6 +88,22 @@ public static class ConvolutionGuard
     }
 
     /// <summary>
+    /// <c>conv2d</c> after <see cref="Prepare"/>. With <paramref name="computeType"/> (other than the input's), input,
+    /// kernel and bias are rounded to it for the convolution alone and the result comes back in the input's type, as
+    /// PyTorch's CPU autocast treats a convolution; gradients reach the originals in their own type.
+    /// </summary>
+    public static Tensor Convolve(Tensor input, Tensor kernel, Tensor? bias, long[] stride, long[] padding, long[] dilation,
+        long groups, ScalarType? computeType = null)
+    {
+        if (computeType is not { } type || type == input.dtype)
+            return nn.functional.conv2d(Prepare(input, kernel, stride, padding, dilation, groups), kernel, bias,
+                strides: stride, padding: padding, dilation: dilation, groups: groups);
+        using var scope = NewDisposeScope();
+        return Convolve(input.to(type), kernel.to(type), bias?.to(type), stride, padding, dilation, groups)
+            .to(input.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Checks every <see cref="Conv2d"/> below <paramref name="root"/> before it runs (once per module). Convolutions
     /// with 'same' padding or a non-zero padding mode reach libtorch in another form and are left alone.
     /// </summary>
@@ -154,28 +170,25 @@ public static class ConvolutionGuard
         double tolerance = key.Type == ScalarType.BFloat16 ? BFloat16Tolerance : Tolerance;
         long images = Math.Min(ReferenceImages, key.Input.Values[0]);
         var xs = x32[..(int)images].to(float64).contiguous();
-        if (key.InputGradient)
+        // the gradients to compare, as (float64 reference, libtorch) pairs: input first, then weight
+        var wanted = new List<(Tensor Reference, Tensor Actual)>();
+        if (key.InputGradient) wanted.Add((xs, x32));
+        if (key.WeightGradient) wanted.Add((w, w32));
+        foreach (var (float64Tensor, tensor) in wanted)
         {
-            xs.requires_grad_();
-            x32.requires_grad_();
-        }
-        if (key.WeightGradient)
-        {
-            w.requires_grad_();
-            w32.requires_grad_();
+            float64Tensor.requires_grad_();
+            tensor.requires_grad_();
         }
         var reference = Reference(xs, w, key);
         var result = ConvolutionForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
                      ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
         if (Difference(result[..(int)images], reference, tolerance) is { } forward) return $"forward off by {forward:G2}";
-        if (!key.InputGradient && !key.WeightGradient) return null;
+        if (wanted.Count == 0) return null;
         var g = randn(reference.shape, float32, generator: generator).to(key.Type).to(float64);
         var g32 = zeros(result.shape, key.Type);
         g32[..(int)images] = g.to(key.Type);
-        Tensor[] wanted64 = key.InputGradient ? (key.WeightGradient ? [xs, w] : [xs]) : [w];
-        Tensor[] wanted = key.InputGradient ? (key.WeightGradient ? [x32, w32] : [x32]) : [w32];
-        var expected = autograd.grad([reference], wanted64, [g]);
-        var actual = autograd.grad([result], wanted, [g32.ToMemoryFormat(format)]);
+        var expected = autograd.grad([reference], wanted.Select(p => p.Reference).ToList(), [g]);
+        var actual = autograd.grad([result], wanted.Select(p => p.Actual).ToList(), [g32.ToMemoryFormat(format)]);
         if (key.InputGradient)
         {
             var expectedInputGradient = zeros(key.Input, float64);
