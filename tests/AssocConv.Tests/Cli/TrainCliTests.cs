@@ -226,10 +226,12 @@ public sealed class TrainCliTests : IDisposable
     public void Ctrl_c_saves_mid_epoch_and_exits_cleanly_then_resumes()
     {
         var run = Path.Combine(_dir, "interrupted");
-        using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 20 --threads 2 --out \"{run}\""))
+        using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 10 --threads 2 --out \"{run}\""))
         {
             WaitForFirstEpoch(p, run);
-            Thread.Sleep(500);   // into the second epoch (175 batches, about 2 s here alone)
+            // Just past the epoch boundary, far from the end of the second epoch (350 batches, seconds even on a fast
+            // machine): a longer wait once let the run finish before the signal was handled.
+            Thread.Sleep(100);
             Assert.False(p.HasExited, "the run ended before it could be interrupted");
             using (var kill = Process.Start("kill", $"-INT {p.Id}")) kill.WaitForExit();   // what Ctrl+C sends
             Assert.True(p.WaitForExit(60_000));
