@@ -1,4 +1,5 @@
 using AssocConv.Data;
+using AssocConv.Tensors;
 using BenchmarkDotNet.Attributes;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -4,6 +4,30 @@ namespace AssocConv.Tests;
 
 internal static class TestSupport
 {
+    /// <summary>The first listed (smallest) model of every family in the registry.</summary>
+    public static IEnumerable<AssocConv.Models.ModelEntry> SmallestOfEachFamily() =>
+        AssocConv.Models.ModelZoo.All.GroupBy(e => e.Family).Select(g => g.First());
+
+    /// <summary>Theory rows from tuples (xunit 2's TheoryData has only Add).</summary>
+    public static TheoryData<T1, T2> Theory<T1, T2>(IEnumerable<(T1, T2)> rows)
+    {
+        var data = new TheoryData<T1, T2>();
+        foreach (var (a, b) in rows) data.Add(a, b);
+        return data;
+    }
+
+    /// <summary>Theory rows from tuples (xunit 2's TheoryData has only Add).</summary>
+    public static TheoryData<T1, T2, T3> Theory<T1, T2, T3>(IEnumerable<(T1, T2, T3)> rows)
+    {
+        var data = new TheoryData<T1, T2, T3>();
+        foreach (var (a, b, c) in rows) data.Add(a, b, c);
+        return data;
+    }
+
+    /// <summary>An input size a test can afford: the model's own, at most 64 (enough for ImageNet's five
+    /// downsamplings).</summary>
+    public static int TestInputSize(AssocConv.Models.ModelEntry entry) => Math.Min(entry.InputSize, 64);
+
     /// <summary>A tensor's values as float64, row-major.</summary>
     public static double[] Values(Tensor t)
     {
@@ -26,7 +50,8 @@ internal static class TestSupport
         return dir?.FullName ?? throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
     }
 
-    /// <summary>The configuration these tests were built in (Release or Debug), for paths to the other projects' output.</summary>
+    /// <summary>The configuration these tests were built in (Release or Debug), for paths to the other projects'
+    /// output.</summary>
     public static string BuildConfiguration =>
         AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
 
@@ -34,7 +59,8 @@ internal static class TestSupport
     public static string SharedPath(string relative) =>
         Path.GetFullPath(Path.Combine(RepositoryRoot(), "..", "shared", relative));
 
-    /// <summary>Runs a child process to its end within <paramref name="timeout"/>, asserting it succeeded; returns stdout and stderr.</summary>
+    /// <summary>Runs a child process to its end within <paramref name="timeout"/>, asserting it succeeded; returns
+    /// stdout and stderr.</summary>
     public static (string Out, string Err) RunProcess(System.Diagnostics.ProcessStartInfo info, TimeSpan timeout)
     {
         info.RedirectStandardOutput = true;
@@ -58,7 +84,8 @@ internal static class TestSupport
     }
 }
 
-/// <summary>A fact that needs a file or folder of <c>../shared</c>; skipped, saying so, on a clone without it.</summary>
+/// <summary>A fact that needs a file or folder of <c>../shared</c>; skipped, saying so, on a clone without
+/// it.</summary>
 internal sealed class SharedFactAttribute : FactAttribute
 {
     public SharedFactAttribute(string relativePath)
@@ -68,11 +95,35 @@ internal sealed class SharedFactAttribute : FactAttribute
     }
 }
 
-/// <summary>A fact that needs a file or folder an optional Debian package installs; skipped, naming the package, without it.</summary>
+/// <summary>A fact that needs a file or folder an optional Debian package installs; skipped, naming the package,
+/// without it.</summary>
 internal sealed class SystemFactAttribute : FactAttribute
 {
     public SystemFactAttribute(string path, string package)
     {
         if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here: install Debian's {package} (.ci/run does)";
+    }
+}
+
+/// <summary>A fact about Linux on x86-64 (native paths and packages of that platform); skipped elsewhere, saying
+/// so.</summary>
+internal sealed class LinuxX64FactAttribute : FactAttribute
+{
+    public LinuxX64FactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture !=
+            System.Runtime.InteropServices.Architecture.X64)
+            Skip = $"needs Linux on x86-64; this is {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}";
+    }
+}
+
+/// <summary>A fact about a test process started without <c>LD_PRELOAD</c>; skipped, saying so, when there is
+/// one.</summary>
+internal sealed class NoPreloadFactAttribute : FactAttribute
+{
+    public NoPreloadFactAttribute()
+    {
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("LD_PRELOAD")))
+            Skip = "the tests run with LD_PRELOAD set; this fact is about a process started without it";
     }
 }

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using AssocConv.Benchmarking;
 using AssocConv.Data;
 using AssocConv.Models;
+using AssocConv.Tensors;
 
 namespace AssocConv.Cli;
 
@@ -95,34 +96,35 @@ internal static class BenchCommand
         ["generator"] = r.Generator,
         ["batch_size"] = o.BatchSize,
         ["repetitions"] = o.Repetitions,
-        ["memory_format"] = r.MemoryFormat.Name(),
-        ["threads"] = r.Threads,
-        ["allocator"] = r.Allocator,
+        ["memory_format"] = r.Runtime.MemoryFormat.Name(),
+        ["threads"] = r.Runtime.Threads,
+        ["allocator"] = r.Runtime.Allocator,
         ["omp_wait_policy"] = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"),
-        ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
-        ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
-        ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),
-        ["infer_images_per_s_plain"] = Math.Round(r.InferPlain.Median, 2),
-        ["infer_images_per_s_cached"] = Math.Round(r.InferCached.Median, 2),
-        ["infer_images_per_s_materialized"] = Math.Round(r.InferMaterialized.Median, 2),
-        ["generation_share"] = Math.Round(r.GenerationShare.Median, 4),
-        ["data_images_per_s"] = Math.Round(r.DataImagesPerSecond.Median, 1),
-        ["matmul_gflops"] = Math.Round(r.MatmulGflops, 2),
-        ["train_gflops_plain"] = Math.Round(r.TrainGflopsPlain, 2),
-        ["train_gflops_associative"] = Math.Round(r.TrainGflopsAssociative, 2),
-        ["forward_gflops_per_image"] = Math.Round(r.ForwardFlopsPerImage / 1e9, 5),
-        ["peak_rss_mb"] = Math.Round(r.PeakRssMb, 1),
-        ["steady_rss_mb"] = Math.Round(r.SteadyRssMb, 1),
-        ["rss_after_rounds_mb"] = new JsonArray(r.RssAfterRoundsMb.Select(v => (JsonNode)Math.Round(v, 1)).ToArray()),
-        ["rss_growth_mb_per_round"] = Math.Round(r.RssGrowthMbPerRound, 2),
-        ["page_faults_per_step"] = double.IsNaN(r.PageFaultsPerStep) ? null : Math.Round(r.PageFaultsPerStep, 1),
-        ["parameters_plain"] = r.ParametersPlain,
-        ["parameters_associative"] = r.ParametersAssociative,
+        ["train_images_per_s_plain"] = Math.Round(r.Training.Plain.Median, 2),
+        ["train_images_per_s_associative"] = Math.Round(r.Training.Associative.Median, 2),
+        ["train_step_ratio"] = Math.Round(r.Training.StepRatio, 4),
+        ["infer_images_per_s_plain"] = Math.Round(r.Inference.Plain.Median, 2),
+        ["infer_images_per_s_cached"] = Math.Round(r.Inference.Cached.Median, 2),
+        ["infer_images_per_s_materialized"] = Math.Round(r.Inference.Materialized.Median, 2),
+        ["generation_share"] = Math.Round(r.Training.GenerationShare.Median, 4),
+        ["data_images_per_s"] = Math.Round(r.Rates.DataImagesPerSecond.Median, 1),
+        ["matmul_gflops"] = Math.Round(r.Rates.MatmulGflops, 2),
+        ["train_gflops_plain"] = Math.Round(r.TrainGflopsPlain(), 2),
+        ["train_gflops_associative"] = Math.Round(r.TrainGflopsAssociative(), 2),
+        ["forward_gflops_per_image"] = Math.Round(r.Rates.ForwardFlopsPerImage / 1e9, 5),
+        ["peak_rss_mb"] = Math.Round(r.Memory.PeakRssMb, 1),
+        ["steady_rss_mb"] = Math.Round(r.Memory.SteadyRssMb, 1),
+        ["rss_after_rounds_mb"] = new JsonArray(r.Memory.RssAfterRoundsMb.Select(v => (JsonNode)Math.Round(v, 1)).ToArray()),
+        ["rss_growth_mb_per_round"] = Math.Round(r.Memory.RssGrowthMbPerRound, 2),
+        ["page_faults_per_step"] = double.IsNaN(r.Memory.PageFaultsPerStep) ? null : Math.Round(r.Memory.PageFaultsPerStep, 1),
+        ["parameters_plain"] = r.Parameters.Plain,
+        ["parameters_associative"] = r.Parameters.Associative,
         ["detail"] = new JsonObject
         {
-            ["train_plain"] = M(r.TrainPlain), ["train_associative"] = M(r.TrainAssociative),
-            ["infer_plain"] = M(r.InferPlain), ["infer_cached"] = M(r.InferCached), ["infer_materialized"] = M(r.InferMaterialized),
-            ["generation_share"] = M(r.GenerationShare), ["data"] = M(r.DataImagesPerSecond),
+            ["train_plain"] = M(r.Training.Plain), ["train_associative"] = M(r.Training.Associative),
+            ["infer_plain"] = M(r.Inference.Plain), ["infer_cached"] = M(r.Inference.Cached),
+            ["infer_materialized"] = M(r.Inference.Materialized),
+            ["generation_share"] = M(r.Training.GenerationShare), ["data"] = M(r.Rates.DataImagesPerSecond),
         },
     };
 
@@ -144,7 +146,8 @@ internal static class BenchCommand
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
     private static string S(Measurement m) => $"{F(m.Median)} ({F(m.Min)}-{F(m.Max)})";
 
-    /// <summary>A caption, a blank line and a Markdown table header; columns after <paramref name="leftColumns"/> align right.</summary>
+    /// <summary>A caption, a blank line and a Markdown table header; columns after <paramref name="leftColumns"/> align
+    /// right.</summary>
     private static StringBuilder Table(string caption, int leftColumns, params string[] columns)
     {
         var sb = new StringBuilder().AppendLine(caption).AppendLine();
@@ -172,15 +175,19 @@ internal static class BenchCommand
 
     internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
     {
-        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Threads} threads, {results.FirstOrDefault()?.Allocator} malloc, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
+        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Runtime.Threads} threads, {results.FirstOrDefault()?.Runtime.Allocator} malloc, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
             1, "model", "train plain", "train assoc.", "step time assoc./plain", "infer plain", "infer cached", "infer materialized", "cached/plain time",
             "generation share", "data pipeline", "data / train", "matmul GFLOP/s", "train GFLOP/s (assoc.)", "of matmul", "peak RSS MiB", "RSS growth MiB/round", "page faults/step");
         foreach (var r in results)
-            sb.AppendLine($"| {r.Model} | {S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x | " +
-                $"{S(r.InferPlain)} | {S(r.InferCached)} | {S(r.InferMaterialized)} | {F(r.InferPlain.Median / r.InferCached.Median, "F3")}x | " +
-                $"{F(100 * r.GenerationShare.Median, "F1")}% | {F(r.DataImagesPerSecond.Median)} | {F(r.DataImagesPerSecond.Median / r.TrainAssociative.Median, "F1")}x | " +
-                $"{F(r.MatmulGflops, "F1")} | {F(r.TrainGflopsAssociative, "F1")} | {F(100 * r.TrainGflopsAssociative / r.MatmulGflops, "F0")}% | " +
-                $"{F(r.PeakRssMb)} | {F(r.RssGrowthMbPerRound, "F1")} | {F(r.PageFaultsPerStep)} |");
+        {
+            var (train, infer, rates, memory) = (r.Training, r.Inference, r.Rates, r.Memory);
+            sb.AppendLine($"| {r.Model} | {S(train.Plain)} | {S(train.Associative)} | {F(train.StepRatio, "F3")}x | " +
+                $"{S(infer.Plain)} | {S(infer.Cached)} | {S(infer.Materialized)} | {F(infer.Plain.Median / infer.Cached.Median, "F3")}x | " +
+                $"{F(100 * train.GenerationShare.Median, "F1")}% | {F(rates.DataImagesPerSecond.Median)} | " +
+                $"{F(rates.DataImagesPerSecond.Median / train.Associative.Median, "F1")}x | " +
+                $"{F(rates.MatmulGflops, "F1")} | {F(r.TrainGflopsAssociative(), "F1")} | {F(100 * r.TrainGflopsAssociative() / rates.MatmulGflops, "F0")}% | " +
+                $"{F(memory.PeakRssMb)} | {F(memory.RssGrowthMbPerRound, "F1")} | {F(memory.PageFaultsPerStep)} |");
+        }
         return sb.ToString();
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using AssocConv.Tensors;
 using TorchSharp;
 
 namespace AssocConv.Cli;
@@ -30,9 +31,9 @@ internal static class CommonOptions
     };
 
     /// <summary>Reads a <see cref="MemoryFormat"/> option, as a usage error when misspelt.</summary>
-    public static AssocConv.Data.MemoryFormat ReadMemoryFormat(ParseResult result, Option<string> option)
+    public static AssocConv.Tensors.MemoryFormat ReadMemoryFormat(ParseResult result, Option<string> option)
     {
-        try { return AssocConv.Data.MemoryFormats.Parse(result.GetValue(option)!); }
+        try { return AssocConv.Tensors.MemoryFormats.Parse(result.GetValue(option)!); }
         catch (ArgumentException e) { throw new UsageException($"{option.Name}: {e.Message}"); }
     }
 
@@ -68,7 +69,7 @@ internal static class CommonOptions
     /// </summary>
     public static torch.Device ApplyRuntime(ParseResult result)
     {
-        AssocConv.Native.GlibcMalloc.KeepFreedMemory();
+        AssocConv.Host.GlibcMalloc.KeepFreedMemory();
         if (Interlocked.Exchange(ref _reportingCorrections, 1) == 0)
             AssocConv.Native.ConvolutionGuard.Corrected += finding => Console.Error.WriteLine($"assocconv: warning: {finding}");
         int threads = result.GetValue<int>(ThreadsName);

@@ -68,7 +68,8 @@ internal static class CompareCommand
         return command;
     }
 
-    /// <summary>One row per run: parameters, the final epoch's test accuracy (and with flip TTA when measured), time.</summary>
+    /// <summary>One row per run: parameters, the final epoch's test accuracy (and with flip TTA when measured),
+    /// time.</summary>
     public static Table Table(string title, IReadOnlyList<JsonObject> rows)
     {
         var table = new Table().Title(title)

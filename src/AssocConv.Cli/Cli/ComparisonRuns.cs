@@ -12,11 +12,13 @@ namespace AssocConv.Cli;
 /// </summary>
 internal static class ComparisonRuns
 {
-    /// <summary>The run folder of one variant and seed: ROOT/VARIANT, or ROOT/seed-N/VARIANT when there are several seeds.</summary>
+    /// <summary>The run folder of one variant and seed: ROOT/VARIANT, or ROOT/seed-N/VARIANT when there are several
+    /// seeds.</summary>
     public static string RunDirectory(string root, string variant, long seed, int seeds) =>
         seeds == 1 ? Path.Combine(root, variant) : Path.Combine(root, $"seed-{seed}", variant);
 
-    /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when interrupted.</summary>
+    /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when
+    /// interrupted.</summary>
     public static List<JsonObject>? Run(string model, ModelOptions associative, TrainingOptions training, IReadOnlyList<long> seeds,
         string root, Dataset dataset, torch.Device device, Terminal term)
     {
@@ -47,7 +49,8 @@ internal static class ComparisonRuns
         return rows;
     }
 
-    /// <summary>Refuses to continue (or read back) a run made with another model or recipe than the one asked for.</summary>
+    /// <summary>Refuses to continue (or read back) a run made with another model or recipe than the one asked
+    /// for.</summary>
     private static void EnsureSame(string runDir, Trainer trainer, ModelSpec asked, TrainingOptions options)
     {
         static string Model(ModelSpec spec)

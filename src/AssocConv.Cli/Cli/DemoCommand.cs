@@ -7,7 +7,8 @@ using Spectre.Console;
 
 namespace AssocConv.Cli;
 
-/// <summary><c>assocconv demo</c>: the README's main command, an associative ResNet-20 trained on the embedded sample in about two minutes.</summary>
+/// <summary><c>assocconv demo</c>: the README's main command, an associative ResNet-20 trained on the embedded sample
+/// in about two minutes.</summary>
 internal static class DemoCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)

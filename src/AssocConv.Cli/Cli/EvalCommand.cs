@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using AssocConv.Data;
 using AssocConv.Interop;
 using AssocConv.Models;
+using AssocConv.Native;
+using AssocConv.Tensors;
 using AssocConv.Training;
 using Spectre.Console;
 using TorchSharp;
@@ -73,6 +75,7 @@ internal static class EvalCommand
                 throw new UsageException($"{path} was trained on {spec.Options.InputChannels}-channel images with {spec.Options.NumClasses} classes; " +
                     $"{dataSpec} has {images.Channels} channels and {dataset.NumClasses} classes");
             using var net = spec.Build();
+            ConvolutionGuard.Protect(net);
             load(net);
             net.to(device);
             if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");

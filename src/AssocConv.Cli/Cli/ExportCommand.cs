@@ -9,7 +9,8 @@ using TorchSharp;
 
 namespace AssocConv.Cli;
 
-/// <summary><c>assocconv export</c>: a checkpoint as a PyTorch file under the reference's names, a compact file, or a materialized plain model.</summary>
+/// <summary><c>assocconv export</c>: a checkpoint as a PyTorch file under the reference's names, a compact file, or a
+/// materialized plain model.</summary>
 internal static class ExportCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)

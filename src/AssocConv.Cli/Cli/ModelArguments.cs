@@ -84,9 +84,11 @@ internal sealed class ModelArguments
         command.Options.Add(_classes);
     }
 
-    /// <summary>The chosen architecture and the options to build it with; a bad value is a <see cref="UsageException"/>.</summary>
+    /// <summary>The chosen architecture and the options to build it with; a bad value is a <see
+    /// cref="UsageException"/>.</summary>
     /// <param name="result">The parsed command line.</param>
-    /// <param name="recipeCodeInit">The code initialisation the training recipe asks for when --code-init is not given.</param>
+    /// <param name="recipeCodeInit">The code initialisation the training recipe asks for when --code-init is not
+    /// given.</param>
     public (ModelEntry Entry, ModelOptions Options) Read(ParseResult result, CodeInit? recipeCodeInit = null)
     {
         ModelEntry entry;

@@ -25,6 +25,9 @@ internal static class ModelsCommand
                     list.Add(new JsonObject
                     {
                         ["name"] = e.Name,
+                        ["family"] = e.Family,
+                        ["input_size"] = e.InputSize,
+                        ["classes"] = e.Classes,
                         ["description"] = e.Description,
                         ["slice"] = e.DefaultGenerator.Slice.ToString(),
                         ["code_size"] = e.DefaultGenerator.CodeSize,

@@ -8,7 +8,8 @@ namespace AssocConv.Cli;
 /// </summary>
 internal sealed record PaperRow(string Name, string Model, SliceShape Slice, int CodeSize, string? ReferenceCheckpoint = null)
 {
-    /// <summary>The model's own generator defaults (initialisation as the reference's) with this row's slice and code size.</summary>
+    /// <summary>The model's own generator defaults (initialisation as the reference's) with this row's slice and code
+    /// size.</summary>
     public GeneratorOptions Generator => Models.ModelZoo.Get(Model).DefaultGenerator with { Slice = Slice, CodeSize = CodeSize };
 }
 

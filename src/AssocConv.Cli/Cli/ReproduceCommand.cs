@@ -120,7 +120,8 @@ internal static class ReproduceCommand
         return file.Extras.TryGetValue("acc", out var acc) && acc is IConvertible c ? c.ToDouble(CultureInfo.InvariantCulture) : null;
     }
 
-    /// <summary>The results as a Markdown table: parameters, final-epoch accuracies, the reference checkpoint's, wall time.</summary>
+    /// <summary>The results as a Markdown table: parameters, final-epoch accuracies, the reference checkpoint's, wall
+    /// time.</summary>
     public static string Markdown(JsonObject report)
     {
         static string Acc(JsonNode? n) => n is null ? "-" : $"{(double)n:F2}%";

@@ -53,7 +53,8 @@ internal static class RunPlots
 
     /// <summary>
     /// Writes <paramref name="plot"/> as an 800x500 PNG, with the same write-then-rename as every other file of a run.
-    /// Best effort: a plot that cannot be written (a full disk) is reported on <paramref name="warnings"/> and never stops a training.
+    /// Best effort: a plot that cannot be written (a full disk) is reported on <paramref name="warnings"/> and never
+    /// stops a training.
     /// </summary>
     public static void Save(ScottPlot.Plot plot, string path, TextWriter warnings)
     {

@@ -5,7 +5,8 @@ namespace AssocConv.Cli;
 /// <summary>"Did you mean" for a mistyped verb or option: the closest name the command knows.</summary>
 internal static class Suggestions
 {
-    /// <summary>The name of <paramref name="command"/>'s verbs and options closest to <paramref name="typed"/>, if close enough.</summary>
+    /// <summary>The name of <paramref name="command"/>'s verbs and options closest to <paramref name="typed"/>, if
+    /// close enough.</summary>
     public static string? Closest(Command command, string typed)
     {
         var names = command.Subcommands.SelectMany(c => c.Aliases.Prepend(c.Name))

@@ -1,12 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
+using AssocConv.Tensors;
 using AssocConv.Training;
 
 namespace AssocConv.Cli;
 
 /// <summary>
 /// The recipe options of train, compare, demo and reproduce: --recipe picks the starting point (reference or fast),
-/// and every other option given overrides that recipe's value. Names follow PyTorch's and torchvision's reference scripts.
+/// and every other option given overrides that recipe's value. Names follow PyTorch's and torchvision's reference
+/// scripts.
 /// </summary>
 internal sealed class TrainingArguments
 {

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Data;
@@ -23,6 +24,9 @@ internal static class TrainingSession
             term.Error.WriteLine("stopping: saving the run after this batch (Ctrl+C again to quit at once)");
         };
         Console.CancelKeyPress += handler;
+        // A run in the background (nohup, a batch scheduler, systemd) is stopped with SIGTERM, and a shell starts
+        // background jobs with SIGINT ignored: SIGTERM saves the run too.
+        using var terminate = SaveOnSigterm(cancel, term);
         try
         {
             var observer = new ProgressObserver(term);
@@ -35,6 +39,24 @@ internal static class TrainingSession
         finally
         {
             Console.CancelKeyPress -= handler;
+        }
+    }
+
+    private static PosixSignalRegistration? SaveOnSigterm(CancellationTokenSource cancel, Terminal term)
+    {
+        try
+        {
+            return PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                if (cancel.IsCancellationRequested) return;   // a second SIGTERM ends the process at once
+                context.Cancel = true;
+                cancel.Cancel();
+                term.Error.WriteLine("stopping on SIGTERM: saving the run after this batch");
+            });
+        }
+        catch (PlatformNotSupportedException)
+        {
+            return null;
         }
     }
 

@@ -17,7 +17,8 @@ public enum AssociateInit
 /// <param name="Path">Module path.</param>
 /// <param name="Layer">The associative layer now in its place.</param>
 /// <param name="PlainElements">Weights of the kernel it replaced.</param>
-/// <param name="RelativeError">With <see cref="AssociateInit.FromWeights"/>, ||generated - original|| / ||original|| (Frobenius); otherwise null.</param>
+/// <param name="RelativeError">With <see cref="AssociateInit.FromWeights"/>, ||generated - original|| / ||original||
+/// (Frobenius); otherwise null.</param>
 public sealed record AssociatedLayer(string Path, AssociativeConv2d Layer, long PlainElements, double? RelativeError);
 
 /// <summary>A selected convolution that could not be made associative, and why.</summary>
@@ -31,6 +32,7 @@ public sealed record SkippedConvolution(string Path, string Reason);
 /// <param name="Skipped">Selected convolutions left ordinary, with the reason.</param>
 /// <param name="TrainableBefore">Trainable parameters before.</param>
 /// <param name="TrainableAfter">Trainable parameters after.</param>
-/// <param name="RelativeError">With <see cref="AssociateInit.FromWeights"/>, the error over all replaced kernels together; otherwise null.</param>
+/// <param name="RelativeError">With <see cref="AssociateInit.FromWeights"/>, the error over all replaced kernels
+/// together; otherwise null.</param>
 public sealed record AssociationReport(ConvolutionalSliceGenerator Generator, IReadOnlyList<AssociatedLayer> Layers,
     IReadOnlyList<SkippedConvolution> Skipped, long TrainableBefore, long TrainableAfter, double? RelativeError);

@@ -32,7 +32,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     private Parameter? bias;
     private (nn.Module Module, string Name)? _codeHost;
 
-    /// <summary>The trainable code matrix, <c>[NumSlices, CodeSize]</c>: this layer's own, or the one its host registers.</summary>
+    /// <summary>The trainable code matrix, <c>[NumSlices, CodeSize]</c>: this layer's own, or the one its host
+    /// registers.</summary>
     public Parameter Code => code ?? HostedCode();
 
     /// <summary>The optional bias, <c>[OutChannels]</c>, or null.</summary>
@@ -50,6 +51,10 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     /// input's type, as PyTorch's CPU autocast treats a convolution; codes, generator and gradients stay float32.
     /// </summary>
     public ScalarType? ComputeType { get; set; }
+
+    /// <summary>Passes the input on to libtorch in the form it computes right (see <see
+    /// cref="ConvolutionInputGuard"/>); none by default.</summary>
+    public ConvolutionInputGuard? InputGuard { get; set; }
 
     /// <summary>The shared generator (not registered here: the model registers it once).</summary>
     public ConvolutionalSliceGenerator Generator => _generator;
@@ -283,8 +288,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     }
 
     private Tensor Convolve(Tensor input, Tensor kernel) =>
-        Native.ConvolutionGuard.Convolve(input, kernel, bias, [Stride.Height, Stride.Width], [Padding.Height, Padding.Width],
-            [Dilation.Height, Dilation.Width], Groups, ComputeType);
+        LayerConvolution.Compute(input, kernel, bias, [Stride.Height, Stride.Width], [Padding.Height, Padding.Width],
+            [Dilation.Height, Dilation.Width], Groups, ComputeType, InputGuard);
 
     private bool CanUseCache()
     {
@@ -335,7 +340,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         base.Dispose(disposing);
     }
 
-    /// <summary>Describes the layer, e.g. <c>AssociativeConv2d(16, 32, kernel=3x3, stride=2x2, slices=2x2)</c>.</summary>
+    /// <summary>Describes the layer, e.g. <c>AssociativeConv2d(16, 32, kernel=3x3, stride=2x2,
+    /// slices=2x2)</c>.</summary>
     public override string ToString() =>
         $"AssociativeConv2d({InChannels}, {OutChannels}, kernel={KernelSize.Height}x{KernelSize.Width}, " +
         $"stride={Stride.Height}x{Stride.Width}, padding={Padding.Height}x{Padding.Width}, groups={Groups}, " +

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 
 namespace AssocConv.Csg;
 
-/// <summary>The method applied to any model: its ordinary convolutions replaced by associative ones sharing one generator.</summary>
+/// <summary>The method applied to any model: its ordinary convolutions replaced by associative ones sharing one
+/// generator.</summary>
 public static class Associator
 {
     /// <summary>
@@ -12,13 +13,17 @@ public static class Associator
     /// <see cref="AssociativeConv2d"/>s with the same shape, stride, padding, dilation, groups and bias,
     /// all sharing one new generator, which is registered at the model's root as <paramref name="generatorName"/>.
     /// </summary>
-    /// <param name="model">Any TorchSharp model; fields holding selected convolutions must be writable and typed to accept the replacement.</param>
+    /// <param name="model">Any TorchSharp model; fields holding selected convolutions must be writable and typed to
+    /// accept the replacement.</param>
     /// <param name="options">The generator's options.</param>
     /// <param name="select">Which convolutions; default <see cref="ConvSelect.AllButFirst"/>. A selected one whose
-    /// kernel is larger than the slice's, or that pads in a way a plain convolution cannot express, stays ordinary and is reported.</param>
-    /// <param name="init">Random, or from the current kernels by truncated SVD (<see cref="AssociateInit.FromWeights"/>).</param>
+    /// kernel is larger than the slice's, or that pads in a way a plain convolution cannot express, stays ordinary and
+    /// is reported.</param>
+    /// <param name="init">Random, or from the current kernels by truncated SVD (<see
+    /// cref="AssociateInit.FromWeights"/>).</param>
     /// <param name="generatorName">The generator's name at the root.</param>
-    /// <exception cref="ArgumentException">The model already has a child called <paramref name="generatorName"/>, nothing
+    /// <exception cref="ArgumentException">The model already has a child called <paramref name="generatorName"/>,
+    /// nothing
     /// could be replaced, or <see cref="AssociateInit.FromWeights"/> is asked of a binary generator.</exception>
     public static AssociationReport Associate(nn.Module model, GeneratorOptions options,
         Func<ConvCandidate, bool>? select = null, AssociateInit init = AssociateInit.Random, string generatorName = "CSG")
@@ -79,7 +84,6 @@ public static class Associator
                 ModuleSurgery.Replace(parent, name, replacement);
         model.register_module(generatorName, generator);
         foreach (var (candidate, _) in chosen) candidate.Conv.Dispose();
-        Native.ConvolutionGuard.Protect(model);   // the convolutions left ordinary
 
         var layers = chosen.Select((c, i) => new AssociatedLayer(c.Candidate.Path, c.Layer,
             c.Layer.PlainKernelElements, errors[i])).ToList();

@@ -76,7 +76,8 @@ public sealed class ConvolutionalSliceGenerator : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Generates one slice per row of <paramref name="codes"/>: <c>[n, CodeSize]</c> to <c>[n, Slice.Elements]</c>.</summary>
+    /// <summary>Generates one slice per row of <paramref name="codes"/>: <c>[n, CodeSize]</c> to <c>[n,
+    /// Slice.Elements]</c>.</summary>
     public override Tensor forward(Tensor codes)
     {
         if (codes.ndim != 2 || codes.shape[1] != CodeSize)
@@ -127,7 +128,8 @@ public sealed class ConvolutionalSliceGenerator : nn.Module<Tensor, Tensor>
         return new Batch(this);
     }
 
-    /// <summary>The slices generated together for <paramref name="layer"/> in the current forward pass, or null.</summary>
+    /// <summary>The slices generated together for <paramref name="layer"/> in the current forward pass, or
+    /// null.</summary>
     internal Tensor? SlicesGeneratedTogether(AssociativeConv2d layer) =>
         _together is { } batch && batch.TryGetValue(layer, out var slices) ? slices : null;
 

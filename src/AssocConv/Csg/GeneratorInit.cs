@@ -6,10 +6,12 @@ public enum GeneratorInit
     /// <summary>Kaiming-normal (fan-in, gain sqrt 2), as the reference's CIFAR ResNet does.</summary>
     KaimingNormal,
 
-    /// <summary>PyTorch's default <c>nn.Linear</c> init, as the reference's DenseNet, MobileNetV2 and ShuffleNetV2 do.</summary>
+    /// <summary>PyTorch's default <c>nn.Linear</c> init, as the reference's DenseNet, MobileNetV2 and ShuffleNetV2
+    /// do.</summary>
     LinearDefault,
 
-    /// <summary>The sign of a Kaiming-normal draw times 0.5: a random binary (+-0.5) generator, usually frozen.</summary>
+    /// <summary>The sign of a Kaiming-normal draw times 0.5: a random binary (+-0.5) generator, usually
+    /// frozen.</summary>
     Binary,
 }
 

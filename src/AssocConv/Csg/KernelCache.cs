@@ -23,7 +23,8 @@ public static class KernelCache
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module, IReadOnlyList<AssociativeConv2d>> Layers = new();
 
     /// <summary>
-    /// For the forward pass of <paramref name="model"/>, generates all its associative layers' kernels with one multiply
+    /// For the forward pass of <paramref name="model"/>, generates all its associative layers' kernels with one
+    /// multiply
     /// (<see cref="ConvolutionalSliceGenerator.GenerateTogether"/>); a model's forward starts with
     /// <c>using var together = this.GenerateKernelsTogether(CSG);</c>. Nothing happens for a null generator.
     /// </summary>

@@ -28,7 +28,8 @@ internal static class ModuleSurgery
         }
     }
 
-    /// <summary>Puts <paramref name="replacement"/> where <paramref name="parent"/> holds its child <paramref name="name"/>.</summary>
+    /// <summary>Puts <paramref name="replacement"/> where <paramref name="parent"/> holds its child <paramref
+    /// name="name"/>.</summary>
     public static void Replace(nn.Module parent, string name, nn.Module replacement)
     {
         var old = parent.named_children().FirstOrDefault(c => c.name == name).module
@@ -39,7 +40,8 @@ internal static class ModuleSurgery
         ReplaceInFields(parent, old, replacement);
     }
 
-    /// <summary>Removes the child <paramref name="name"/> from <paramref name="parent"/> and clears fields holding it.</summary>
+    /// <summary>Removes the child <paramref name="name"/> from <paramref name="parent"/> and clears fields holding
+    /// it.</summary>
     public static void Remove(nn.Module parent, string name)
     {
         var registry = Registry(parent);

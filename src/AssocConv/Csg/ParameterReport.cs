@@ -72,7 +72,8 @@ public sealed class ParameterReport
         PlainTrainable = plainTrainable;
     }
 
-    /// <summary>Counts the parameters of <paramref name="model"/>; a parameter reachable from several places counts once.</summary>
+    /// <summary>Counts the parameters of <paramref name="model"/>; a parameter reachable from several places counts
+    /// once.</summary>
     public static ParameterReport Of(nn.Module model)
     {
         ArgumentNullException.ThrowIfNull(model);

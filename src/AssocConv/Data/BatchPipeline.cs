@@ -1,9 +1,11 @@
+using AssocConv.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AssocConv.Data;
 
-/// <summary>One mini-batch: normalised <c>float32 [B, C, H, W]</c> images and <c>int64 [B]</c> labels; owns both.</summary>
+/// <summary>One mini-batch: normalised <c>float32 [B, C, H, W]</c> images and <c>int64 [B]</c> labels; owns
+/// both.</summary>
 /// <param name="Images">Normalised images.</param>
 /// <param name="Labels">Labels.</param>
 public sealed record Batch(Tensor Images, Tensor Labels) : IDisposable
@@ -57,7 +59,8 @@ public sealed class BatchPipeline
     public long BatchesPerEpoch => (_data.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>Creates the pipeline.</summary>
-    /// <exception cref="ArgumentException">A batch size below 1, or a normalisation for another number of channels.</exception>
+    /// <exception cref="ArgumentException">A batch size below 1, or a normalisation for another number of
+    /// channels.</exception>
     public BatchPipeline(LabeledImages data, Normalization normalization, int batchSize, bool shuffle, bool augment,
         long seed, Device? device = null, MemoryFormat format = MemoryFormat.Contiguous)
     {
@@ -111,11 +114,13 @@ public sealed class BatchPipeline
 
     private const int Padding = 4;
 
-    /// <summary>Vertical and horizontal offsets (<c>[2, n]</c>, 0 to 8) and flip flags (<c>[n]</c>, 0 or 1) for <paramref name="n"/> images.</summary>
+    /// <summary>Vertical and horizontal offsets (<c>[2, n]</c>, 0 to 8) and flip flags (<c>[n]</c>, 0 or 1) for
+    /// <paramref name="n"/> images.</summary>
     private static (Tensor Offsets, Tensor Flips) DrawAugmentation(long n, Generator generator) =>
         (randint(0, 2 * Padding + 1, new[] { 2, n }, generator: generator), randint(0, 2, new[] { n }, generator: generator));
 
-    /// <summary>Pads every image by 4 zero pixels, cuts a random window of the original size, flips half of them.</summary>
+    /// <summary>Pads every image by 4 zero pixels, cuts a random window of the original size, flips half of
+    /// them.</summary>
     internal static Tensor CropAndFlip(Tensor images, Generator generator)
     {
         const int padding = Padding;

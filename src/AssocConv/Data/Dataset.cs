@@ -15,7 +15,8 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
     public int NumClasses => Train.ClassNames.Count;
 
     /// <summary>Reads the dataset <paramref name="spec"/> names.</summary>
-    /// <exception cref="DataFormatException">The folder is not found (the message says where it looked) or a file is bad.</exception>
+    /// <exception cref="DataFormatException">The folder is not found (the message says where it looked) or a file is
+    /// bad.</exception>
     public static Dataset Load(DatasetSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);

@@ -16,9 +16,11 @@ public sealed record DownloadFile(Uri Url, string Md5, long? Bytes = null)
 
 /// <summary>Where a dataset comes from and the folder it becomes.</summary>
 /// <param name="Kind">Which dataset.</param>
-/// <param name="FolderName">The folder it is stored in under the datasets root (what a bare <c>--data</c> name finds).</param>
+/// <param name="FolderName">The folder it is stored in under the datasets root (what a bare <c>--data</c> name
+/// finds).</param>
 /// <param name="Files">The files to fetch.</param>
-/// <param name="Archive">True when the one file is a <c>.tar.gz</c> to unpack (its top folder is dropped); false when the files are kept as they are.</param>
+/// <param name="Archive">True when the one file is a <c>.tar.gz</c> to unpack (its top folder is dropped); false when
+/// the files are kept as they are.</param>
 public sealed record DatasetSource(DatasetKind Kind, string FolderName, IReadOnlyList<DownloadFile> Files, bool Archive)
 {
     /// <summary>The official distribution of <paramref name="kind"/>, with its published checksums.</summary>
@@ -45,7 +47,8 @@ public sealed record DatasetSource(DatasetKind Kind, string FolderName, IReadOnl
         };
     }
 
-    /// <summary>The same files fetched from <paramref name="mirror"/> (a base address; the file names are appended).</summary>
+    /// <summary>The same files fetched from <paramref name="mirror"/> (a base address; the file names are
+    /// appended).</summary>
     public DatasetSource At(Uri mirror)
     {
         var root = mirror.AbsoluteUri.EndsWith('/') ? mirror : new Uri(mirror.AbsoluteUri + "/");
@@ -80,8 +83,10 @@ public static class DatasetDownloader
     private const int MaxRedirects = 5;
 
     /// <summary>Downloads <paramref name="source"/> into <c>root/FolderName</c> and returns that folder.</summary>
-    /// <exception cref="InvalidDataException">A checksum or size does not match, or the archive is unsafe or damaged.</exception>
-    /// <exception cref="HttpRequestException">The server refused, could not be reached, stalled, or redirected to plain HTTP.</exception>
+    /// <exception cref="InvalidDataException">A checksum or size does not match, or the archive is unsafe or
+    /// damaged.</exception>
+    /// <exception cref="HttpRequestException">The server refused, could not be reached, stalled, or redirected to plain
+    /// HTTP.</exception>
     public static async Task<string> DownloadAsync(DatasetSource source, string root, IProgress<DownloadProgress>? progress = null,
         HttpClient? http = null, CancellationToken cancel = default, DownloadPolicy? policy = null)
     {
@@ -222,8 +227,10 @@ public static class DatasetDownloader
         }
     }
 
-    /// <summary>Unpacks regular files and folders of a <c>.tar.gz</c> into <paramref name="destination"/>, dropping the archive's top folder.</summary>
-    /// <exception cref="InvalidDataException">An entry is a link or device, or its path would leave the destination.</exception>
+    /// <summary>Unpacks regular files and folders of a <c>.tar.gz</c> into <paramref name="destination"/>, dropping the
+    /// archive's top folder.</summary>
+    /// <exception cref="InvalidDataException">An entry is a link or device, or its path would leave the
+    /// destination.</exception>
     internal static void ExtractTarGz(string archive, string destination)
     {
         var root = Path.GetFullPath(destination) + Path.DirectorySeparatorChar;

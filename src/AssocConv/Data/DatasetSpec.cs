@@ -42,7 +42,8 @@ public sealed record DatasetSpec(DatasetKind Kind, string? Folder)
     public override string ToString() => Folder is null ? Name : $"{Name}:{Folder}";
 
     /// <summary>Parses a <c>--data</c> value.</summary>
-    /// <exception cref="FormatException">An unknown name, <c>folder</c> without a folder, or <c>sample</c> with one.</exception>
+    /// <exception cref="FormatException">An unknown name, <c>folder</c> without a folder, or <c>sample</c> with
+    /// one.</exception>
     public static DatasetSpec Parse(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -66,7 +67,8 @@ public sealed record DatasetSpec(DatasetKind Kind, string? Folder)
         return new DatasetSpec(kind, folder);
     }
 
-    /// <summary>Sub-folder names a bare name is looked for under each search root, first the official archive's.</summary>
+    /// <summary>Sub-folder names a bare name is looked for under each search root, first the official
+    /// archive's.</summary>
     internal string[] FolderNames => Kind switch
     {
         DatasetKind.Cifar10 => ["cifar-10-batches-bin", "cifar10"],

@@ -41,7 +41,8 @@ public static class DatasetVerifier
         ("t10k-images-idx3-ubyte", 10_000), ("t10k-labels-idx1-ubyte", 10_000),
     ];
 
-    /// <summary>The official training and test image counts of <paramref name="kind"/>, when it has official files.</summary>
+    /// <summary>The official training and test image counts of <paramref name="kind"/>, when it has official
+    /// files.</summary>
     public static (int Train, int Test)? OfficialCounts(DatasetKind kind) => kind switch
     {
         DatasetKind.Cifar10 or DatasetKind.Cifar100 => (50_000, 10_000),

@@ -19,7 +19,8 @@ public static class IdxReader
     /// <c>train-labels-idx1-ubyte</c>, <c>t10k-images-idx3-ubyte</c> and <c>t10k-labels-idx1-ubyte</c>,
     /// each optionally with <c>.gz</c>.
     /// </summary>
-    /// <exception cref="DataFormatException">A file is missing or malformed, counts disagree, or a label is out of range.</exception>
+    /// <exception cref="DataFormatException">A file is missing or malformed, counts disagree, or a label is out of
+    /// range.</exception>
     public static (LabeledImages Train, LabeledImages Test) ReadFolder(string folder, IReadOnlyList<string> classNames) =>
         (ReadPair(Find(folder, "train-images-idx3-ubyte"), Find(folder, "train-labels-idx1-ubyte"), classNames),
          ReadPair(Find(folder, "t10k-images-idx3-ubyte"), Find(folder, "t10k-labels-idx1-ubyte"), classNames));
@@ -38,7 +39,8 @@ public static class IdxReader
     public static LabeledImages ReadPair(string imagesPath, string labelsPath, IReadOnlyList<string> classNames) =>
         ReadPair(imagesPath, ReadFile(imagesPath), labelsPath, ReadFile(labelsPath), classNames);
 
-    /// <summary>Images and labels from the bytes of an <c>idx3</c> and an <c>idx1</c> file (named for messages).</summary>
+    /// <summary>Images and labels from the bytes of an <c>idx3</c> and an <c>idx1</c> file (named for
+    /// messages).</summary>
     public static LabeledImages ReadPair(string imagesName, byte[] imagesFile, string labelsName, byte[] labelsFile,
         IReadOnlyList<string> classNames)
     {
@@ -67,9 +69,11 @@ public static class IdxReader
     /// <summary>Bytes of data an IDX file may declare: 20 times Fashion-MNIST's training images.</summary>
     public const long MaxDataBytes = 1L << 30;
 
-    /// <summary>The dimensions and payload of IDX bytes (gzipped or not) named <paramref name="path"/> in messages.</summary>
+    /// <summary>The dimensions and payload of IDX bytes (gzipped or not) named <paramref name="path"/> in
+    /// messages.</summary>
     /// <exception cref="DataFormatException">
-    /// Not IDX of unsigned bytes, a size that overflows or exceeds <see cref="MaxDataBytes"/>, or data shorter or longer than declared.
+    /// Not IDX of unsigned bytes, a size that overflows or exceeds <see cref="MaxDataBytes"/>, or data shorter or
+    /// longer than declared.
     /// </exception>
     public static (int[] Dims, byte[] Data) ParseIdx(string path, byte[] bytes, int expectedDims)
     {
@@ -100,7 +104,8 @@ public static class IdxReader
                     $"header says {string.Join(" x ", dims)}{(count <= MaxDataBytes ? $" = {count:N0}" : "")} bytes of data, the file holds {bytes.Length - header.Length:N0}");
             if (count > MaxDataBytes)
                 throw new DataFormatException(path, $"header declares {string.Join(" x ", dims)} bytes, more than the {MaxDataBytes:N0} read");
-            // a gzip stream's real length is known only by decoding it: grow with what arrives, not with what is declared
+            // a gzip stream's real length is known only by decoding it: grow with what arrives, not with what is
+            // declared
             using var received = new MemoryStream((int)Math.Min(count, 1 << 24));
             var chunk = new byte[1 << 16];
             int n;

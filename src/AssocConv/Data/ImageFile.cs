@@ -2,7 +2,8 @@ using SkiaSharp;
 
 namespace AssocConv.Data;
 
-/// <summary>Decodes an image file (PNG, JPEG, BMP, GIF, WebP) with SkiaSharp, resized, as <c>uint8</c> channel planes.</summary>
+/// <summary>Decodes an image file (PNG, JPEG, BMP, GIF, WebP) with SkiaSharp, resized, as <c>uint8</c> channel
+/// planes.</summary>
 public static class ImageFile
 {
     /// <summary>File extensions read as images.</summary>

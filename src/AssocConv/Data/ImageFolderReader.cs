@@ -9,8 +9,10 @@ namespace AssocConv.Data;
 /// </summary>
 public static class ImageFolderReader
 {
-    /// <summary>Reads the folder, resizing every image to <paramref name="size"/> x <paramref name="size"/> with <paramref name="channels"/> channels.</summary>
-    /// <exception cref="DataFormatException">No class folders, an empty class, a test class the training set lacks, or an undecodable image.</exception>
+    /// <summary>Reads the folder, resizing every image to <paramref name="size"/> x <paramref name="size"/> with
+    /// <paramref name="channels"/> channels.</summary>
+    /// <exception cref="DataFormatException">No class folders, an empty class, a test class the training set lacks, or
+    /// an undecodable image.</exception>
     public static (LabeledImages Train, LabeledImages Test, Normalization Normalization) Read(string folder, int size = 32, int channels = 3)
     {
         string train = Path.Combine(folder, "train"), test = Path.Combine(folder, "test");

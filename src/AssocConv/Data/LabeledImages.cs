@@ -29,7 +29,8 @@ public sealed class LabeledImages : IDisposable
     /// <summary>Image width.</summary>
     public long Width => Images.shape[3];
 
-    /// <summary>Wraps <paramref name="images"/> and <paramref name="labels"/>, checking shapes, types and label range.</summary>
+    /// <summary>Wraps <paramref name="images"/> and <paramref name="labels"/>, checking shapes, types and label
+    /// range.</summary>
     /// <exception cref="ArgumentException">Shapes or types do not fit, or a label is out of range.</exception>
     public LabeledImages(Tensor images, Tensor labels, IReadOnlyList<string> classNames)
     {

@@ -1,6 +1,7 @@
 namespace AssocConv.Data;
 
-/// <summary>Per-channel mean and standard deviation that inputs are normalised with, <c>(x/255 - mean) / std</c>.</summary>
+/// <summary>Per-channel mean and standard deviation that inputs are normalised with, <c>(x/255 - mean) /
+/// std</c>.</summary>
 /// <param name="Mean">Mean per channel, on the [0, 1] scale.</param>
 /// <param name="Std">Standard deviation per channel.</param>
 public sealed record Normalization(double[] Mean, double[] Std)

@@ -6,7 +6,8 @@ namespace AssocConv.IO;
 /// <summary>Writes files so that readers see the old content or the new, never a part.</summary>
 public static class AtomicFile
 {
-    /// <summary>Writes through <paramref name="write"/> to a temporary file beside <paramref name="path"/>, flushes it to disk, and renames it over <paramref name="path"/>.</summary>
+    /// <summary>Writes through <paramref name="write"/> to a temporary file beside <paramref name="path"/>, flushes it
+    /// to disk, and renames it over <paramref name="path"/>.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
@@ -29,7 +30,8 @@ public static class AtomicFile
     }
 
     /// <summary>
-    /// Deletes the temporary files a killed process left in <paramref name="directory"/> (<c>NAME.PID.tmp</c>, also with an
+    /// Deletes the temporary files a killed process left in <paramref name="directory"/> (<c>NAME.PID.tmp</c>, also
+    /// with an
     /// extension after it); those of running processes are left alone. Returns how many were deleted.
     /// </summary>
     public static int RemoveAbandoned(string directory)

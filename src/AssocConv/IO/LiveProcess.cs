@@ -1,6 +1,7 @@
 namespace AssocConv.IO;
 
-/// <summary>Whether the process that named a temporary file or folder is still running (so it is not removed under it).</summary>
+/// <summary>Whether the process that named a temporary file or folder is still running (so it is not removed under
+/// it).</summary>
 internal static class LiveProcess
 {
     public static bool IsRunning(int pid)

@@ -24,14 +24,16 @@ public static class RegularFile
     }
 
     /// <summary>The size in bytes of the regular file <paramref name="path"/> names (after links).</summary>
-    /// <exception cref="InvalidDataException">Empty, or not a regular file (devices and pipes report no size).</exception>
+    /// <exception cref="InvalidDataException">Empty, or not a regular file (devices and pipes report no
+    /// size).</exception>
     public static long Length(string path) => Length(path, Resolve(path));
 
     private static long Length(string path, FileInfo resolved) =>
         resolved.Length > 0 ? resolved.Length : throw new InvalidDataException($"{path}: empty, or not a regular file (a device or a pipe)");
 
     /// <summary>Reads the whole regular file, refusing one larger than <paramref name="maxBytes"/>.</summary>
-    /// <exception cref="InvalidDataException">Empty, not a regular file, larger than allowed, or shorter than its size said.</exception>
+    /// <exception cref="InvalidDataException">Empty, not a regular file, larger than allowed, or shorter than its size
+    /// said.</exception>
     public static byte[] ReadAllBytes(string path, long maxBytes = long.MaxValue)
     {
         var info = Resolve(path);

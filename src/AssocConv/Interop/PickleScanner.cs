@@ -31,7 +31,8 @@ internal static class PickleScanner
 
     private static readonly Symbol Mark = new(Kind.Mark), Value = new(Kind.Value), Global = new(Kind.Global);
 
-    /// <summary>Checks the pickle starting at <paramref name="start"/>; returns the offset just after its STOP opcode.</summary>
+    /// <summary>Checks the pickle starting at <paramref name="start"/>; returns the offset just after its STOP
+    /// opcode.</summary>
     /// <exception cref="InvalidDataException">
     /// A truncated or forged length, an unknown or unsupported opcode, a global outside the allow-list, or more
     /// objects than <see cref="MaxObjects"/>.

@@ -30,7 +30,8 @@ public static class ReferenceCheckpoint
     /// Copies <paramref name="file"/>'s state dict into <paramref name="model"/> (converting float16 and float64 to the
     /// model's type). The generator stored again under every block must equal the model-level one.
     /// </summary>
-    /// <exception cref="CheckpointMismatchException">Tensors missing, unexpected or misshapen; the message lists them all.</exception>
+    /// <exception cref="CheckpointMismatchException">Tensors missing, unexpected or misshapen; the message lists them
+    /// all.</exception>
     public static void LoadInto(nn.Module model, TorchFile file, string fileName)
     {
         Models.FiniteWeights.Check(fileName, file.StateDict);

@@ -24,7 +24,8 @@ internal sealed class SafeUnpickler : Unpickler
 
     public Dictionary<string, StorageRef> Storages { get; } = new();
 
-    /// <summary>Storage classes a pickle may name (as <c>torch.X</c> or <c>torch.cuda.X</c>), with their element type and size.</summary>
+    /// <summary>Storage classes a pickle may name (as <c>torch.X</c> or <c>torch.cuda.X</c>), with their element type
+    /// and size.</summary>
     internal static readonly Dictionary<string, (ScalarType Type, int Size)> StorageTypes = new()
     {
         ["FloatStorage"] = (ScalarType.Float32, 4),
@@ -90,7 +91,8 @@ internal sealed class SafeUnpickler : Unpickler
     }
 }
 
-/// <summary>An unpickled <c>OrderedDict</c>; its attributes (a state dict's <c>_metadata</c>) are accepted and dropped.</summary>
+/// <summary>An unpickled <c>OrderedDict</c>; its attributes (a state dict's <c>_metadata</c>) are accepted and
+/// dropped.</summary>
 public sealed class PickledDict : Hashtable
 {
     /// <summary>Called by the unpickler's BUILD opcode with the object's attributes.</summary>

@@ -11,7 +11,8 @@ namespace AssocConv.Interop;
 /// <summary>The two layouts of <c>torch.save</c>.</summary>
 public enum TorchFileLayout
 {
-    /// <summary>Before PyTorch 1.6: pickled magic number, protocol, sys_info, object, storage keys, then raw storages.</summary>
+    /// <summary>Before PyTorch 1.6: pickled magic number, protocol, sys_info, object, storage keys, then raw
+    /// storages.</summary>
     Legacy,
     /// <summary>PyTorch 1.6 and later: a zip archive with <c>data.pkl</c> and one file per storage.</summary>
     Zip,
@@ -37,7 +38,8 @@ public sealed class TorchFile : IDisposable
     /// </summary>
     public IReadOnlyDictionary<string, Tensor> Tensors { get; }
 
-    /// <summary>The state dict: the value of <c>'net'</c>, <c>'state_dict'</c> or <c>'model'</c> when the file wraps one, otherwise the saved dict itself.</summary>
+    /// <summary>The state dict: the value of <c>'net'</c>, <c>'state_dict'</c> or <c>'model'</c> when the file wraps
+    /// one, otherwise the saved dict itself.</summary>
     public IReadOnlyDictionary<string, Tensor> StateDict { get; }
 
     /// <summary>Numbers and strings saved beside the state dict (e.g. <c>acc</c>, <c>epoch</c>).</summary>
@@ -151,7 +153,8 @@ public sealed class TorchFile : IDisposable
         return Build(path, TorchFileLayout.Zip, root, unpickler, data);
     }
 
-    /// <summary>Bytes a file of <paramref name="fileBytes"/> may decode to: its size a few times over, whatever its entries claim.</summary>
+    /// <summary>Bytes a file of <paramref name="fileBytes"/> may decode to: its size a few times over, whatever its
+    /// entries claim.</summary>
     internal static long DecodedBudget(long fileBytes) => 4 * fileBytes + (16 << 20);
 
     // an entry's bytes, within the decoding budget and checked against its CRC-32

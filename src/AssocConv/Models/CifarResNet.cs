@@ -21,12 +21,13 @@ namespace AssocConv.Models;
 /// the input's. State-dict names follow the reference: <c>conv_1_3x3</c>, <c>bn_1</c>,
 /// <c>stage_N.M.code</c> / <c>code2</c> (or <c>conv_a</c> / <c>conv_b</c> when plain), <c>bn_a</c>,
 /// <c>bn_b</c>, <c>classifier</c>, <c>CSG.weight</c>.
-/// ReLUs (and residual additions) write over the batch-norm output in place: batch-norm's backward does not need
-/// it, and sparing a pass through fresh memory makes training faster (ResNet-56: about 5%).
+/// ReLUs (and residual additions) write over the batch-norm output in place, as torchvision's do: batch-norm's
+/// backward does not need it, and a pass through fresh memory is spared (docs/benchmarks.md).
 /// </summary>
 public sealed class CifarResNet : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Default generator: 12x12x3x3 slices, code size 72, Kaiming-normal, codes normal(0.001, 1), as the reference.</summary>
+    /// <summary>Default generator: 12x12x3x3 slices, code size 72, Kaiming-normal, codes normal(0.001, 1), as the
+    /// reference.</summary>
     public static GeneratorOptions DefaultGenerator { get; } = GeneratorOptions.Default;
 
     /// <summary>The depths the zoo lists by name.</summary>
@@ -83,7 +84,8 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
         return classifier.call(x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>conv-bn-relu-conv-bn plus shortcut, then relu; both 3x3 convolutions are generated in the reference.</summary>
+    /// <summary>conv-bn-relu-conv-bn plus shortcut, then relu; both 3x3 convolutions are generated in the
+    /// reference.</summary>
     private sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         private nn.Module<Tensor, Tensor> conv_a, conv_b;   // writable: Materialize swaps them

@@ -9,6 +9,7 @@ public enum ComputePrecision
     /// <summary>Everything in float32.</summary>
     Float32,
 
-    /// <summary>Convolutions take bfloat16 inputs and kernels (8-bit mantissa, float32's range) and return float32.</summary>
+    /// <summary>Convolutions take bfloat16 inputs and kernels (8-bit mantissa, float32's range) and return
+    /// float32.</summary>
     BFloat16,
 }

@@ -67,17 +67,11 @@ public sealed class ConvolutionBuilder
         return Ordinary(inChannels, outChannels, kernelSize, stride, padding, groups);
     }
 
-    /// <summary>
-    /// An ordinary convolution without bias, whatever the selection (e.g. a model's first convolution), checked by
-    /// <see cref="Native.ConvolutionGuard"/> before it runs.
-    /// </summary>
+    /// <summary>An ordinary convolution without bias, whatever the selection (e.g. a model's first
+    /// convolution).</summary>
     public static Conv2d Ordinary(long inChannels, long outChannels, long kernelSize, long stride = 1,
-        long padding = 0, long groups = 1)
-    {
-        var conv = nn.Conv2d(inChannels, outChannels, kernelSize, stride, padding, groups: groups, bias: false);
-        Native.ConvolutionGuard.Protect(conv);
-        return conv;
-    }
+        long padding = 0, long groups = 1) =>
+        nn.Conv2d(inChannels, outChannels, kernelSize, stride, padding, groups: groups, bias: false);
 
     /// <summary>
     /// When <paramref name="conv"/> is associative, moves its code to <paramref name="host"/> as

@@ -12,7 +12,8 @@ namespace AssocConv.Models;
 /// | layer   | output (32x32 input)      | convolutions                                                   |
 /// |---------|---------------------------|----------------------------------------------------------------|
 /// | conv1   | 2k x 32 x 32              | 3x3, ordinary (the first conv always is)                       |
-/// | dense1  | c1 = 2k + nk x 32 x 32    | n bottlenecks: BN-ReLU-1x1 (4k), BN-ReLU-3x3 (k, associative), output cat([new, input]) |
+/// | dense1  | c1 = 2k + nk x 32 x 32    | n bottlenecks: BN-ReLU-1x1 (4k), BN-ReLU-3x3 (k, associative), output
+/// cat([new, input]) |
 /// | trans1  | floor(c1/2) x 16 x 16     | BN-ReLU-1x1, 2x2 average pooling                               |
 /// | dense2  | c2 x 16 x 16              | n bottlenecks                                                  |
 /// | trans2  | floor(c2/2) x 8 x 8       | BN-ReLU-1x1, 2x2 average pooling                               |
@@ -21,13 +22,15 @@ namespace AssocConv.Models;
 /// | linear  | classes                   | fully connected                                                |
 ///
 /// State-dict names follow the reference: <c>dense1.0.bn1</c>, <c>dense1.0.conv1</c>, <c>dense1.0.bn2</c>,
-/// <c>dense1.0.code2</c> (or <c>conv2</c> when plain), <c>trans1.bn</c>, <c>trans1.conv</c>, <c>linear</c>, <c>CSG.weight</c>.
-/// ReLUs write over the batch-norm output in place: batch-norm's backward does not need
-/// it, and sparing a pass through fresh memory makes training faster (ResNet-56: about 5%).
+/// <c>dense1.0.code2</c> (or <c>conv2</c> when plain), <c>trans1.bn</c>, <c>trans1.conv</c>, <c>linear</c>,
+/// <c>CSG.weight</c>.
+/// ReLUs write over the batch-norm output in place, as torchvision's do: batch-norm's backward does not need it,
+/// and a pass through fresh memory is spared (docs/benchmarks.md).
 /// </summary>
 public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Default generator: 12x12x3x3 slices, code size 72; PyTorch's Linear init and standard-normal codes, as the reference.</summary>
+    /// <summary>Default generator: 12x12x3x3 slices, code size 72; PyTorch's Linear init and standard-normal codes, as
+    /// the reference.</summary>
     public static GeneratorOptions DefaultGenerator { get; } = GeneratorOptions.Default with
     {
         Init = GeneratorInit.LinearDefault,
@@ -45,7 +48,8 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
     private readonly Linear linear;
 
     /// <summary>Builds DenseNet-BC-<paramref name="depth"/>-<paramref name="growth"/>.</summary>
-    /// <exception cref="ArgumentException">The depth is not 6n+4 (n at least 1) or the growth rate is below 1.</exception>
+    /// <exception cref="ArgumentException">The depth is not 6n+4 (n at least 1) or the growth rate is below
+    /// 1.</exception>
     public DenseNetBC(int depth, int growth, ModelOptions options) : base($"densenet-bc-{depth}-{growth}")
     {
         if (depth < 10 || (depth - 4) % 6 != 0 || growth < 1)
@@ -90,7 +94,8 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
         return linear.call(x.flatten(1)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>BN-ReLU-1x1 conv (4k) then BN-ReLU-3x3 conv (k, generated in the reference); output cat([new, input]).</summary>
+    /// <summary>BN-ReLU-1x1 conv (4k) then BN-ReLU-3x3 conv (k, generated in the reference); output cat([new,
+    /// input]).</summary>
     private sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2d bn1, bn2;
@@ -116,7 +121,8 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>BN-ReLU-1x1 conv and 2x2 average pooling; the last one (no output planes) is BN, ReLU and global pooling.</summary>
+    /// <summary>BN-ReLU-1x1 conv and 2x2 average pooling; the last one (no output planes) is BN, ReLU and global
+    /// pooling.</summary>
     private sealed class Transition : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2d bn;

@@ -23,12 +23,13 @@ namespace AssocConv.Models;
 /// bottleneck's 3x3. Shortcuts that change shape are a strided 1x1 conv and BN (<c>downsample.0</c>,
 /// <c>downsample.1</c>). State-dict names follow the reference: <c>layerN.M.code1</c> / <c>code2</c>,
 /// <c>bn1</c>, <c>fc</c>, <c>CSG.weight</c>.
-/// ReLUs (and residual additions) write over the batch-norm output in place: batch-norm's backward does not need
-/// it, and sparing a pass through fresh memory makes training faster (ResNet-56: about 5%).
+/// ReLUs (and residual additions) write over the batch-norm output in place, as torchvision's do: batch-norm's
+/// backward does not need it, and a pass through fresh memory is spared (docs/benchmarks.md).
 /// </summary>
 public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
 {
-    /// <summary>Default generator: 16x16x3x3 slices, code size 128; PyTorch's Linear init and standard-normal codes, as the reference.</summary>
+    /// <summary>Default generator: 16x16x3x3 slices, code size 128; PyTorch's Linear init and standard-normal codes, as
+    /// the reference.</summary>
     public static GeneratorOptions DefaultGenerator { get; } = new()
     {
         Slice = new SliceShape(16, 16),

@@ -1,3 +1,4 @@
+using AssocConv.Csg;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -19,7 +20,8 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     private readonly long _groups;
 
     /// <summary>Stands in for <paramref name="convolution"/>, computing in <paramref name="computeType"/>.</summary>
-    /// <exception cref="NotSupportedException">The convolution pads other than with zeros, pads 'same', or is transposed.</exception>
+    /// <exception cref="NotSupportedException">The convolution pads other than with zeros, pads 'same', or is
+    /// transposed.</exception>
     public LowPrecisionConv2d(Conv2d convolution, ScalarType computeType) : base(convolution.GetName())
     {
         if (!CanStandIn(convolution))
@@ -34,7 +36,8 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Whether a <see cref="LowPrecisionConv2d"/> can stand in for <paramref name="convolution"/>: explicit zero padding
+    /// Whether a <see cref="LowPrecisionConv2d"/> can stand in for <paramref name="convolution"/>: explicit zero
+    /// padding
     /// and not transposed ('same' padding and other padding modes reach libtorch in another form).
     /// </summary>
     public static bool CanStandIn(Conv2d convolution) =>
@@ -49,7 +52,11 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     /// <summary>The convolution's weight (shared with <see cref="Original"/>).</summary>
     public Parameter Weight => weight;
 
+    /// <summary>Passes the input on to libtorch in the form it computes right (see <see
+    /// cref="ConvolutionInputGuard"/>); none by default.</summary>
+    public ConvolutionInputGuard? InputGuard { get; set; }
+
     /// <inheritdoc />
     public override Tensor forward(Tensor input) =>
-        Native.ConvolutionGuard.Convolve(input, weight, bias, _stride, _padding, _dilation, _groups, ComputeType);
+        LayerConvolution.Compute(input, weight, bias, _stride, _padding, _dilation, _groups, ComputeType, InputGuard);
 }

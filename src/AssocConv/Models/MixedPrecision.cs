@@ -17,8 +17,10 @@ public static class MixedPrecision
     /// <summary>The names <see cref="Parse"/> accepts, as the CLI and <c>config.json</c> write them.</summary>
     public const string Float32Name = "float32", BFloat16Name = "bf16";
 
-    /// <summary>Makes every convolution of <paramref name="model"/> compute in <paramref name="precision"/> (float32 undoes it).</summary>
-    /// <exception cref="NotSupportedException">A convolution cannot compute in bfloat16 (named by its path in the model).</exception>
+    /// <summary>Makes every convolution of <paramref name="model"/> compute in <paramref name="precision"/> (float32
+    /// undoes it).</summary>
+    /// <exception cref="NotSupportedException">A convolution cannot compute in bfloat16 (named by its path in the
+    /// model).</exception>
     public static void Apply(nn.Module model, ComputePrecision precision)
     {
         ScalarType? type = precision == ComputePrecision.BFloat16 ? ScalarType.BFloat16 : null;

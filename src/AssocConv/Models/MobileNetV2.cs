@@ -12,7 +12,8 @@ namespace AssocConv.Models;
 /// | layer   | expansion | output channels | blocks | first stride | convolutions                              |
 /// |---------|-----------|-----------------|--------|--------------|-------------------------------------------|
 /// | conv1   |           | 32              |        | 1            | 3x3, ordinary (the first conv always is)  |
-/// | layers  | 1         | 16              | 1      | 1            | each block: 1x1 expansion (associative), 3x3 depthwise, 1x1 projection |
+/// | layers  | 1         | 16              | 1      | 1            | each block: 1x1 expansion (associative), 3x3
+/// depthwise, 1x1 projection |
 /// |         | 6         | 24              | 2      | 1            |                                           |
 /// |         | 6         | 32              | 3      | 2            |                                           |
 /// |         | 6         | 64              | 4      | 2            |                                           |
@@ -25,15 +26,16 @@ namespace AssocConv.Models;
 /// Stride-1 blocks add a shortcut (a 1x1 conv and BN when the channel count changes). State-dict
 /// names follow the reference: <c>layers.N.code1</c> (or <c>conv1</c> when plain), <c>layers.N.bn1</c>,
 /// <c>conv2</c>, <c>conv3</c>, <c>shortcut.0</c>, <c>linear</c>, <c>CSG.weight</c>.
-/// ReLUs (and residual additions) write over the batch-norm output in place: batch-norm's backward does not need
-/// it, and sparing a pass through fresh memory makes training faster (ResNet-56: about 5%).
+/// ReLUs (and residual additions) write over the batch-norm output in place, as torchvision's do: batch-norm's
+/// backward does not need it, and a pass through fresh memory is spared (docs/benchmarks.md).
 /// </summary>
 public sealed class MobileNetV2 : nn.Module<Tensor, Tensor>
 {
     /// <summary>Registry name.</summary>
     public const string Name = "mobilenetv2";
 
-    /// <summary>Default generator: 16x16x1x1 slices, code size 16; PyTorch's Linear init and standard-normal codes, as the reference.</summary>
+    /// <summary>Default generator: 16x16x1x1 slices, code size 16; PyTorch's Linear init and standard-normal codes, as
+    /// the reference.</summary>
     public static GeneratorOptions DefaultGenerator { get; } = new()
     {
         Slice = new SliceShape(16, 16, 1, 1),
@@ -90,7 +92,8 @@ public sealed class MobileNetV2 : nn.Module<Tensor, Tensor>
         return linear.call(x).MoveToOuterDisposeScope();
     }
 
-    /// <summary>1x1 expansion (generated in the reference), 3x3 depthwise, 1x1 linear projection, shortcut at stride 1.</summary>
+    /// <summary>1x1 expansion (generated in the reference), 3x3 depthwise, 1x1 linear projection, shortcut at stride
+    /// 1.</summary>
     private sealed class Block : nn.Module<Tensor, Tensor>
     {
         private readonly long _stride;

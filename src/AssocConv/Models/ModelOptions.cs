@@ -20,7 +20,8 @@ public sealed record ModelOptions
     /// <summary>Which convolutions are associative. Default: the reference implementation's choice.</summary>
     public AssociativeSelection Selection { get; init; } = AssociativeSelection.Reference;
 
-    /// <summary>Number of classes; null takes the architecture's default (10 for CIFAR models, 1000 for ImageNet ones).</summary>
+    /// <summary>Number of classes; null takes the architecture's default (10 for CIFAR models, 1000 for ImageNet
+    /// ones).</summary>
     public int? NumClasses { get; init; }
 
     /// <summary>Channels of the input images. Default 3.</summary>

@@ -42,18 +42,21 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
         };
     }
 
-    /// <summary>Largest values a stored description may hold: far above any real model, far below what exhausts memory.</summary>
+    /// <summary>Largest values a stored description may hold: far above any real model, far below what exhausts
+    /// memory.</summary>
     public static class Limits
     {
         /// <summary>Classes of the classifier.</summary>
         public const int Classes = 100_000;
         /// <summary>Input channels.</summary>
         public const int InputChannels = 64;
-        /// <summary>Elements of the generator's weight: code size times slice elements (the paper's largest is 295,000).</summary>
+        /// <summary>Elements of the generator's weight: code size times slice elements (the paper's largest is
+        /// 295,000).</summary>
         public const long GeneratorElements = 1L << 24;
     }
 
-    /// <summary>From <see cref="ToJson"/>'s output, every field checked for type and range before anything is built.</summary>
+    /// <summary>From <see cref="ToJson"/>'s output, every field checked for type and range before anything is
+    /// built.</summary>
     /// <exception cref="FormatException">A field is missing, of the wrong type or out of range.</exception>
     public static ModelSpec FromJson(JsonNode json)
     {

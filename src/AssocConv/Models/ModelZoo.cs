@@ -10,7 +10,19 @@ namespace AssocConv.Models;
 /// <param name="DefaultGenerator">The generator the architecture uses unless told otherwise.</param>
 /// <param name="Build">Builds the model from options.</param>
 public sealed record ModelEntry(string Name, string Description, GeneratorOptions DefaultGenerator,
-    Func<ModelOptions, nn.Module<Tensor, Tensor>> Build);
+    Func<ModelOptions, nn.Module<Tensor, Tensor>> Build)
+{
+    /// <summary>The family (one model file) it belongs to, e.g. <c>cifar-resnet</c>; listed entries of a family
+    /// smallest first.</summary>
+    public string Family { get; init; } = Name;
+
+    /// <summary>The height and width of the images the architecture is made for (its first stages assume
+    /// them).</summary>
+    public int InputSize { get; init; } = 32;
+
+    /// <summary>The classes it predicts unless <see cref="ModelOptions.NumClasses"/> says otherwise.</summary>
+    public int Classes { get; init; } = 10;
+}
 
 /// <summary>
 /// Models by name: architecture here, weights elsewhere. Besides the listed names, any CIFAR ResNet
@@ -38,7 +50,8 @@ public static partial class ModelZoo
     /// <summary>The listed models, in listing order (families by depth).</summary>
     public static IReadOnlyList<ModelEntry> All => Listed;
 
-    /// <summary>The entry for <paramref name="name"/>: a listed one, or any valid CIFAR ResNet or DenseNet-BC configuration.</summary>
+    /// <summary>The entry for <paramref name="name"/>: a listed one, or any valid CIFAR ResNet or DenseNet-BC
+    /// configuration.</summary>
     /// <exception cref="ArgumentException">No model has that name, or its depth or growth rate is impossible;
     /// the message says which names are valid.</exception>
     public static ModelEntry Get(string name)
@@ -73,15 +86,16 @@ public static partial class ModelZoo
 
     private static ModelEntry CifarResNetEntry(int depth) =>
         new($"resnet{depth}", $"CIFAR ResNet-{depth} (option-A shortcuts); both 3x3 convs of every block generated",
-            CifarResNet.DefaultGenerator, o => new CifarResNet(depth, o));
+            CifarResNet.DefaultGenerator, o => new CifarResNet(depth, o)) { Family = "cifar-resnet" };
 
     private static ModelEntry DenseNetEntry(int depth, int growth) =>
         new($"densenet-bc-{depth}-{growth}", $"DenseNet-BC for CIFAR, depth {depth}, growth rate {growth}; each bottleneck's 3x3 conv generated",
-            DenseNetBC.DefaultGenerator, o => new DenseNetBC(depth, growth, o));
+            DenseNetBC.DefaultGenerator, o => new DenseNetBC(depth, growth, o)) { Family = "densenet-bc" };
 
     private static ModelEntry ImageNetResNetEntry(int depth) =>
         new($"imagenet-resnet{depth}", $"ImageNet ResNet-{depth} (224x224, 1000 classes); {ImageNetResNet.GeneratedConvs(depth)} generated",
-            ImageNetResNet.DefaultGenerator, o => new ImageNetResNet(depth, o));
+            ImageNetResNet.DefaultGenerator, o => new ImageNetResNet(depth, o))
+        { Family = "imagenet-resnet", InputSize = 224, Classes = 1000 };
 
     private static int ParseNumber(string name, string digits) =>
         int.TryParse(digits, out int n) ? n : throw new ArgumentException($"'{name}': {digits} is too large");

@@ -37,7 +37,8 @@ internal static class ReferenceInit
         }
     }
 
-    /// <summary>torchvision's ImageNet ResNet: convolutions Kaiming-normal (fan-out, ReLU), batch-norm 1 and 0.</summary>
+    /// <summary>torchvision's ImageNet ResNet: convolutions Kaiming-normal (fan-out, ReLU), batch-norm 1 and
+    /// 0.</summary>
     public static void ImageNetResNet(nn.Module model)
     {
         using var _ = no_grad();

@@ -9,27 +9,35 @@ namespace AssocConv.Models;
 /// ShuffleNetV2 (Ma et al. 2018), net size 0.5, in its CIFAR form (no max pooling), as in the
 /// reference implementation:
 ///
-/// | layer   | output (32x32 input) | blocks                                   | convolutions                               |
+/// | layer   | output (32x32 input) | blocks                                   | convolutions
+/// |
 /// |---------|----------------------|------------------------------------------|--------------------------------------------|
-/// | conv1   | 24 x 32 x 32         |                                          | 3x3, ordinary (the first conv always is)   |
-/// | layer1  | 48 x 16 x 16         | 1 down-sampling + 3 basic                | 1x1 and 3x3 depthwise, ordinary            |
-/// | layer2  | 96 x 8 x 8           | 1 down-sampling + 7 basic                |                                            |
-/// | layer3  | 192 x 4 x 4          | 1 down-sampling + 3 basic                |                                            |
-/// | conv2   | 1024 x 4 x 4         |                                          | 1x1, associative                           |
-/// | pool, linear | classes         |                                          | global average, fully connected            |
+/// | conv1   | 24 x 32 x 32         |                                          | 3x3, ordinary (the first conv always
+/// is)   |
+/// | layer1  | 48 x 16 x 16         | 1 down-sampling + 3 basic                | 1x1 and 3x3 depthwise, ordinary
+/// |
+/// | layer2  | 96 x 8 x 8           | 1 down-sampling + 7 basic                |
+/// |
+/// | layer3  | 192 x 4 x 4          | 1 down-sampling + 3 basic                |
+/// |
+/// | conv2   | 1024 x 4 x 4         |                                          | 1x1, associative
+/// |
+/// | pool, linear | classes         |                                          | global average, fully connected
+/// |
 ///
 /// A basic block splits the channels in half, transforms one half (1x1, 3x3 depthwise, 1x1), concatenates
 /// [kept, transformed] and shuffles the channels in two groups. State-dict names follow the reference:
 /// <c>code2</c> (or <c>conv2</c> when plain), <c>bn2</c>, <c>layer1.0.conv1</c>, <c>linear</c>, <c>CSG.weight</c>.
-/// ReLUs write over the batch-norm output in place: batch-norm's backward does not need
-/// it, and sparing a pass through fresh memory makes training faster (ResNet-56: about 5%).
+/// ReLUs write over the batch-norm output in place, as torchvision's do: batch-norm's backward does not need it,
+/// and a pass through fresh memory is spared (docs/benchmarks.md).
 /// </summary>
 public sealed class ShuffleNetV2 : nn.Module<Tensor, Tensor>
 {
     /// <summary>Registry name.</summary>
     public const string Name = "shufflenetv2";
 
-    /// <summary>Default generator: 16x16x1x1 slices, code size 16; PyTorch's Linear init and standard-normal codes, as the reference.</summary>
+    /// <summary>Default generator: 16x16x1x1 slices, code size 16; PyTorch's Linear init and standard-normal codes, as
+    /// the reference.</summary>
     public static GeneratorOptions DefaultGenerator => MobileNetV2.DefaultGenerator;
 
     private static readonly int[] StageChannels = [48, 96, 192];
@@ -88,7 +96,8 @@ public sealed class ShuffleNetV2 : nn.Module<Tensor, Tensor>
         return x.view(n, 2, c / 2, h, w).permute(0, 2, 1, 3, 4).reshape(n, c, h, w);
     }
 
-    /// <summary>Keeps half the channels, transforms the other half (1x1, 3x3 depthwise, 1x1), concatenates and shuffles.</summary>
+    /// <summary>Keeps half the channels, transforms the other half (1x1, 3x3 depthwise, 1x1), concatenates and
+    /// shuffles.</summary>
     private sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         private readonly long _kept;
@@ -120,7 +129,8 @@ public sealed class ShuffleNetV2 : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Two stride-2 branches (3x3 depthwise then 1x1; 1x1, 3x3 depthwise, 1x1), concatenated and shuffled.</summary>
+    /// <summary>Two stride-2 branches (3x3 depthwise then 1x1; 1x1, 3x3 depthwise, 1x1), concatenated and
+    /// shuffled.</summary>
     private sealed class DownBlock : nn.Module<Tensor, Tensor>
     {
         private nn.Module<Tensor, Tensor> conv1, conv2, conv3, conv4, conv5;

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using AssocConv.Data;
+using AssocConv.Csg;
+using AssocConv.Models;
+using AssocConv.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,11 +11,8 @@ namespace AssocConv.Native;
 
 /// <summary>
 /// Checks every float32 and bfloat16 convolution configuration once per process against float64 before trusting
-/// libtorch's oneDNN with it. On some machines the oneDNN 3.7 bundled with TorchSharp 0.107 computes wrong results: on a 2-core AMD EPYC
-/// (family 26) virtual machine its <c>brgconv_1x1</c> kernel got the last, padded block of output channels wrong in
-/// channels-last (1x1 convolutions to 320 or more channels, up to 60% off), and its NCHW kernels convolutions whose
-/// channel counts are not multiples of 16 (most outputs wrong, or NaN gradients), while PyTorch 1.13's oneDNN 2.6 and
-/// libtorch's float64 kernels computed them right.
+/// libtorch's oneDNN with it: on some CPUs the oneDNN bundled with TorchSharp computes some configurations wrongly and
+/// reports nothing (the cases found are in docs/convolution-guard.md).
 /// <para>
 /// A configuration is the input's shape and memory format, the weight's shape, stride, padding, dilation, groups and
 /// which gradients are taken. Its first use runs it through libtorch on random data (a private generator: the global
@@ -23,13 +22,15 @@ namespace AssocConv.Native;
 /// own memory format is used when it agrees; otherwise the other format
 /// (channels-last or contiguous NCHW) when that one does; when neither does the convolution is refused, since a wrong
 /// result must not pass silently. <see cref="Prepare"/> does this for a convolution about to run; <see cref="Protect"/>
-/// puts it in front of every <see cref="Conv2d"/> of a model (the zoo's models and <see cref="Csg.AssociativeConv2d"/>
-/// use it already). <c>ASSOCCONV_CONVOLUTION_CHECK=0</c> or <see cref="Enabled"/> = false turns it off.
+/// puts it in front of every convolution of a model, ordinary, associative or low-precision. The method and the models
+/// know nothing of it: it is applied where models are built to run (the command line, <c>Trainer</c>,
+/// <c>Checkpoint.LoadModel</c>). <c>ASSOCCONV_CONVOLUTION_CHECK=0</c> or <see cref="Enabled"/> = false turns it off.
 /// </para>
 /// </summary>
 public static class ConvolutionGuard
 {
-    /// <summary>Largest relative difference (to the float64 result's largest magnitude) accepted as float32 rounding.</summary>
+    /// <summary>Largest relative difference (to the float64 result's largest magnitude) accepted as float32
+    /// rounding.</summary>
     public const double Tolerance = 1e-3;
 
     /// <summary>
@@ -45,7 +46,8 @@ public static class ConvolutionGuard
     /// <summary>Whether convolutions are checked (default: on unless <c>ASSOCCONV_CONVOLUTION_CHECK=0</c>).</summary>
     public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("ASSOCCONV_CONVOLUTION_CHECK") != "0";
 
-    /// <summary>Raised once for each configuration libtorch computed wrongly, with a line saying what is done instead.</summary>
+    /// <summary>Raised once for each configuration libtorch computed wrongly, with a line saying what is done
+    /// instead.</summary>
     public static event Action<string>? Corrected;
 
     /// <summary>One line for each configuration found wrong in this process so far.</summary>
@@ -60,18 +62,31 @@ public static class ConvolutionGuard
     private static int _checks;
     private static long _checkingTicks;
 
+    private static Func<Tensor, Tensor, long[], long[], long[], long, Tensor?>? _faultForTests;
+
     /// <summary>
-    /// Tests put a faulty convolution (float32 or bfloat16) here to see the guard catch it: it is asked first and
-    /// returns null for the configurations it leaves to libtorch.
+    /// Until disposed, the guard's checks ask <paramref name="faulty"/> first (it returns null for the configurations
+    /// it leaves to libtorch), so a test can see a wrong convolution caught. Process-wide: the faults a test injects
+    /// must be for configurations no other test uses.
     /// </summary>
-    internal static Func<Tensor, Tensor, long[], long[], long[], long, Tensor?>? ConvolutionForTests { get; set; }
+    internal static IDisposable InjectFaultForTests(Func<Tensor, Tensor, long[], long[], long[], long, Tensor?> faulty)
+    {
+        var before = Interlocked.Exchange(ref _faultForTests, faulty);
+        return new Restore(() => Interlocked.Exchange(ref _faultForTests, before));
+    }
+
+    private sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
 
     /// <summary>
     /// <paramref name="input"/>, or a copy of it in the other memory format when libtorch computes this convolution
     /// wrongly in the input's format (gradients flow through the copy). Inputs that are not float32 or bfloat16 on the
     /// CPU (input and weight alike), not 4-d, in neither format, or with oneDNN switched off are returned unchanged.
     /// </summary>
-    /// <exception cref="InvalidOperationException">libtorch computes this convolution wrongly in both formats.</exception>
+    /// <exception cref="InvalidOperationException">libtorch computes this convolution wrongly in both
+    /// formats.</exception>
     public static Tensor Prepare(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)
     {
         if (!Enabled || input.numel() == 0 || input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16)
@@ -88,41 +103,36 @@ public static class ConvolutionGuard
     }
 
     /// <summary>
-    /// <c>conv2d</c> after <see cref="Prepare"/>. With <paramref name="computeType"/> (other than the input's), input,
-    /// kernel and bias are rounded to it for the convolution alone and the result comes back in the input's type, as
-    /// PyTorch's CPU autocast treats a convolution; gradients reach the originals in their own type.
-    /// </summary>
-    public static Tensor Convolve(Tensor input, Tensor kernel, Tensor? bias, long[] stride, long[] padding, long[] dilation,
-        long groups, ScalarType? computeType = null)
-    {
-        if (computeType is not { } type || type == input.dtype)
-            return nn.functional.conv2d(Prepare(input, kernel, stride, padding, dilation, groups), kernel, bias,
-                strides: stride, padding: padding, dilation: dilation, groups: groups);
-        using var scope = NewDisposeScope();
-        return Convolve(input.to(type), kernel.to(type), bias?.to(type), stride, padding, dilation, groups)
-            .to(input.dtype).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Checks every <see cref="Conv2d"/> below <paramref name="root"/> before it runs (once per module). Convolutions
-    /// with 'same' padding or a non-zero padding mode reach libtorch in another form and are left alone.
+    /// Checks every convolution below <paramref name="root"/> before it runs: each <see cref="Conv2d"/> (once per
+    /// module; those with 'same' padding or a non-zero padding mode reach libtorch in another form and are left alone),
+    /// <see cref="AssociativeConv2d"/> and <see cref="LowPrecisionConv2d"/>. Call it again after replacing layers
+    /// (<c>Associator.Associate</c>, <c>MixedPrecision.Apply</c>); <c>Materializer</c> keeps a layer's guard.
     /// </summary>
     public static void Protect(nn.Module root)
     {
         foreach (var module in root.modules().Prepend(root))
-            if (module is Conv2d { padding: { } padding, padding_mode: PaddingModes.Zeros, transposed: false } conv
-                && !Protected.TryGetValue(conv, out _))
+            switch (module)
             {
-                Protected.Add(conv, new object());
-                conv.register_forward_pre_hook((m, x) =>
-                {
-                    var c = (Conv2d)m;
-                    return Prepare(x, c.weight!, c.stride, padding, c.dilation, c.groups);
-                });
+                case AssociativeConv2d associative:
+                    associative.InputGuard = Prepare;
+                    break;
+                case LowPrecisionConv2d lowPrecision:
+                    lowPrecision.InputGuard = Prepare;
+                    break;
+                case Conv2d { padding: { } padding, padding_mode: PaddingModes.Zeros, transposed: false } conv
+                    when !Protected.TryGetValue(conv, out _):
+                    Protected.Add(conv, new object());
+                    conv.register_forward_pre_hook((m, x) =>
+                    {
+                        var c = (Conv2d)m;
+                        return Prepare(x, c.weight!, c.stride, padding, c.dilation, c.groups);
+                    });
+                    break;
             }
     }
 
-    /// <summary>The first format that computes the configuration right: its own, else the other; throws when none does.</summary>
+    /// <summary>The first format that computes the configuration right: its own, else the other; throws when none
+    /// does.</summary>
     private static MemoryFormat Verify(Key key)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -155,8 +165,10 @@ public static class ConvolutionGuard
 
     /// <summary>Null when the key's type in <paramref name="format"/> agrees with float64; else what differs.</summary>
     /// <remarks>
-    /// libtorch runs the whole configuration, batch included (oneDNN picks its kernel by the whole problem); the reference
-    /// covers the first <see cref="ReferenceImages"/> images, and the output gradient is zero beyond them, so the weight
+    /// libtorch runs the whole configuration, batch included (oneDNN picks its kernel by the whole problem); the
+    /// reference
+    /// covers the first <see cref="ReferenceImages"/> images, and the output gradient is zero beyond them, so the
+    /// weight
     /// gradient is theirs alone and the input gradient of the others must be zero.
     /// </remarks>
     private static string? Check(Key key, MemoryFormat format)
@@ -180,7 +192,7 @@ public static class ConvolutionGuard
             tensor.requires_grad_();
         }
         var reference = Reference(xs, w, key);
-        var result = ConvolutionForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
+        var result = _faultForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
                      ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
         if (Difference(result[..(int)images], reference, tolerance) is { } forward) return $"forward off by {forward:G2}";
         if (wanted.Count == 0) return null;
@@ -203,7 +215,8 @@ public static class ConvolutionGuard
     /// <summary>Images of the batch the float64 reference computes.</summary>
     private const long ReferenceImages = 8;
 
-    /// <summary>The convolution as a matrix product of <c>unfold</c>ed patches (no convolution kernel involved), in float64.</summary>
+    /// <summary>The convolution as a matrix product of <c>unfold</c>ed patches (no convolution kernel involved), in
+    /// float64.</summary>
     private static Tensor Reference(Tensor x, Tensor w, Key key)
     {
         long n = x.shape[0], o = w.shape[0], groups = key.Groups;

@@ -44,7 +44,8 @@ public static class OneDnn
     public static bool IsAvailable => Context.Value != IntPtr.Zero;
 
     /// <summary>Whether libtorch may use its oneDNN kernels (convolutions, among others).</summary>
-    /// <exception cref="PlatformNotSupportedException">The switch is not reachable (<see cref="IsAvailable"/> is false).</exception>
+    /// <exception cref="PlatformNotSupportedException">The switch is not reachable (<see cref="IsAvailable"/> is
+    /// false).</exception>
     public static bool Enabled
     {
         get => UserEnabledMkldnn(Require());

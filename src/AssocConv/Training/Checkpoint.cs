@@ -1,6 +1,7 @@
 using AssocConv.Csg;
 using AssocConv.IO;
 using AssocConv.Models;
+using AssocConv.Native;
 using TorchSharp;
 using System.Security.Cryptography;
 using System.Text;
@@ -169,6 +170,7 @@ public static class Checkpoint
     {
         var (header, payload) = Read(path);
         var model = ModelSpec.FromJson(header["model"]!).Build();
+        ConvolutionGuard.Protect(model);
         try
         {
             LoadInto(payload, header, model);

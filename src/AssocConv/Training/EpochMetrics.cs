@@ -7,14 +7,16 @@ namespace AssocConv.Training;
 /// <param name="Epoch">1-based epoch.</param>
 /// <param name="LearningRate">Learning rate during the epoch.</param>
 /// <param name="TrainLoss">Mean cross-entropy over the epoch's training images.</param>
-/// <param name="TrainAccuracy">Percent of training images classified right (as they were trained on, augmented).</param>
+/// <param name="TrainAccuracy">Percent of training images classified right (as they were trained on,
+/// augmented).</param>
 /// <param name="ValidationLoss">Mean cross-entropy on the validation split, or NaN without one.</param>
 /// <param name="ValidationAccuracy">Percent right on the validation split, or NaN without one.</param>
 /// <param name="TestLoss">Mean cross-entropy on the test set.</param>
 /// <param name="TestAccuracy">Percent right on the test set.</param>
 /// <param name="Seconds">Wall-clock seconds of the training part of the epoch.</param>
 /// <param name="ImagesPerSecond">Training images per second.</param>
-/// <param name="TestAccuracyFlip">Percent right on the test set with flip test-time augmentation, or NaN when not measured.</param>
+/// <param name="TestAccuracyFlip">Percent right on the test set with flip test-time augmentation, or NaN when not
+/// measured.</param>
 public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLoss, double TrainAccuracy,
     double ValidationLoss, double ValidationAccuracy, double TestLoss, double TestAccuracy, double Seconds, double ImagesPerSecond,
     double TestAccuracyFlip = double.NaN)

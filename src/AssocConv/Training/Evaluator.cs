@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using AssocConv.Data;
+using AssocConv.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,7 +13,8 @@ namespace AssocConv.Training;
 /// <param name="PerClassAccuracy">Percent right per class (NaN for a class with no image).</param>
 /// <param name="Confusion">Counts: row = true class, column = predicted class.</param>
 /// <param name="ImagesPerSecond">Throughput of the evaluation.</param>
-/// <param name="FlipAccuracy">Percent right when each image's logits are averaged with its mirror image's (NaN unless asked for).</param>
+/// <param name="FlipAccuracy">Percent right when each image's logits are averaged with its mirror image's (NaN unless
+/// asked for).</param>
 public sealed record EvaluationResult(long Samples, double Loss, double Accuracy, double[] PerClassAccuracy,
     long[,] Confusion, double ImagesPerSecond, double FlipAccuracy = double.NaN);
 
@@ -21,9 +23,12 @@ public static class Evaluator
 {
     /// <summary>
     /// Loss, accuracy, per-class accuracy and confusion matrix of <paramref name="model"/> on <paramref name="data"/>,
-    /// with batches laid out as <paramref name="format"/> (channels-last: faster convolutions, same results up to rounding).
-    /// With <paramref name="flip"/>, also the accuracy of horizontal-flip test-time augmentation (the mean of the logits
-    /// of each image and its mirror image); loss, per-class accuracy and confusion stay those of the images as they are.
+    /// with batches laid out as <paramref name="format"/> (channels-last: faster convolutions, same results up to
+    /// rounding).
+    /// With <paramref name="flip"/>, also the accuracy of horizontal-flip test-time augmentation (the mean of the
+    /// logits
+    /// of each image and its mirror image); loss, per-class accuracy and confusion stay those of the images as they
+    /// are.
     /// </summary>
     public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, LabeledImages data, Normalization normalization,
         int batchSize = 256, Device? device = null, MemoryFormat format = MemoryFormat.ChannelsLast, bool flip = false)

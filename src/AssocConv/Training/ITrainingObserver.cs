@@ -3,7 +3,8 @@ namespace AssocConv.Training;
 /// <summary>What a training run tells whoever shows its progress (the CLI; nothing in the library prints).</summary>
 public interface ITrainingObserver
 {
-    /// <summary>The run in <paramref name="runDirectory"/> begins (or resumes) at epoch <paramref name="firstEpoch"/> (1-based) of <paramref name="epochs"/>.</summary>
+    /// <summary>The run in <paramref name="runDirectory"/> begins (or resumes) at epoch <paramref name="firstEpoch"/>
+    /// (1-based) of <paramref name="epochs"/>.</summary>
     void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch);
 
     /// <summary>A batch was trained; the numbers are running means over the epoch so far.</summary>

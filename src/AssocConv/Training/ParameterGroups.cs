@@ -19,10 +19,12 @@ public enum ParameterGroupKind
     Bias,
 }
 
-/// <summary>Sorts a model's parameters into <see cref="ParameterGroupKind"/>s and builds the optimiser over them.</summary>
+/// <summary>Sorts a model's parameters into <see cref="ParameterGroupKind"/>s and builds the optimiser over
+/// them.</summary>
 public static class ParameterGroups
 {
-    /// <summary>Every parameter of <paramref name="model"/> (frozen ones too), in registration order, with its kind.</summary>
+    /// <summary>Every parameter of <paramref name="model"/> (frozen ones too), in registration order, with its
+    /// kind.</summary>
     public static IReadOnlyList<(string Name, Parameter Parameter, ParameterGroupKind Kind)> Classify(nn.Module model)
     {
         var generators = new HashSet<IntPtr>();
@@ -65,7 +67,8 @@ public static class ParameterGroups
     /// SGD over every parameter of <paramref name="model"/>, frozen ones too (they get no gradient, so SGD leaves them
     /// alone, and the optimiser's state lines up the same whether a run starts or resumes). One group when no kind has
     /// settings of its own (the reference recipe), else one group per kind present, in <see cref="ParameterGroupKind"/>
-    /// order. Returns each group's peak learning rate, for the schedule to scale, and its kind (null for the one group).
+    /// order. Returns each group's peak learning rate, for the schedule to scale, and its kind (null for the one
+    /// group).
     /// </summary>
     public static (SGD Optimizer, double[] PeakRates, ParameterGroupKind?[] Kinds) BuildOptimizer(nn.Module model, TrainingOptions options)
     {

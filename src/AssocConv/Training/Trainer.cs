@@ -5,13 +5,16 @@ using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.IO;
 using AssocConv.Models;
+using AssocConv.Native;
+using AssocConv.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace AssocConv.Training;
 
 /// <summary>
-/// Trains a zoo model on a dataset with a recipe (<see cref="TrainingOptions"/>, <see cref="TrainingRecipes"/>), writing
+/// Trains a zoo model on a dataset with a recipe (<see cref="TrainingOptions"/>, <see cref="TrainingRecipes"/>),
+/// writing
 /// into a run folder: <c>config.json</c>,
 /// <c>metrics.csv</c>, TensorBoard events under <c>events/</c>, and the checkpoints <c>last.ckpt</c> (after
 /// every epoch, and when interrupted) and <c>best.ckpt</c> (best validation accuracy). A run resumes exactly
@@ -37,21 +40,19 @@ public sealed class Trainer
     private readonly LabeledImages _train;
     private readonly LabeledImages? _validation;
     private readonly List<EpochMetrics> _history = [];
-    private int _nextEpoch;
-    private long _nextBatch;
-    private double _partialLoss, _partialSeconds;
-    private long _partialCorrect, _partialSeen;
+    private EpochProgress _progress = new();
     private int _bestEpoch;
     private double _bestValidation = double.NegativeInfinity;
 
     /// <summary>The model being trained.</summary>
     public nn.Module<Tensor, Tensor> Model => _model;
 
-    /// <summary>The model evaluated and saved as the checkpoints' model: the weight average when the recipe keeps one, else <see cref="Model"/>.</summary>
+    /// <summary>The model evaluated and saved as the checkpoints' model: the weight average when the recipe keeps one,
+    /// else <see cref="Model"/>.</summary>
     public nn.Module<Tensor, Tensor> EvaluationModel => _average?.Model ?? _model;
 
     /// <summary>Whether every epoch has been trained (a resumed finished run has nothing left to do).</summary>
-    public bool IsFinished => _nextEpoch >= _options.Epochs;
+    public bool IsFinished => _progress.NextEpoch >= _options.Epochs;
 
     /// <summary>The run's result so far, without training.</summary>
     public TrainingResult ResultSoFar => new(_runDirectory, _history.ToList(), Completed: IsFinished, _bestEpoch);
@@ -59,7 +60,8 @@ public sealed class Trainer
     /// <summary>The learning rate of each of the optimiser's parameter groups, as the last step used it.</summary>
     public IReadOnlyList<double> CurrentLearningRates => _optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
 
-    /// <summary>The optimiser's parameter groups' kinds, in order (one null entry when all parameters share one group).</summary>
+    /// <summary>The optimiser's parameter groups' kinds, in order (one null entry when all parameters share one
+    /// group).</summary>
     public IReadOnlyList<ParameterGroupKind?> GroupKinds { get; private set; } = [null];
 
     /// <summary>The weight average, when the recipe keeps one.</summary>
@@ -83,6 +85,7 @@ public sealed class Trainer
         _model = spec.Build();
         _model.to(_device);
         MixedPrecision.Apply(_model, options.Precision);
+        ConvolutionGuard.Protect(_model);
         (_train, _validation) = Split(data.Train, options);
         (_optimizer, _peakRates, var kinds) = ParameterGroups.BuildOptimizer(_model, options);
         GroupKinds = kinds;
@@ -91,6 +94,7 @@ public sealed class Trainer
             var average = spec.Build();
             average.to(_device);
             MixedPrecision.Apply(average, options.Precision);
+            ConvolutionGuard.Protect(average);
             _average = new WeightAverage(_model, average, decay);
         }
     }
@@ -115,7 +119,8 @@ public sealed class Trainer
         return trainer;
     }
 
-    /// <summary>The run description of <paramref name="runDirectory"/>'s last checkpoint (to load the right data before <see cref="Resume"/>).</summary>
+    /// <summary>The run description of <paramref name="runDirectory"/>'s last checkpoint (to load the right data before
+    /// <see cref="Resume"/>).</summary>
     public static JsonObject ReadRunHeader(string runDirectory)
     {
         var path = Path.Combine(runDirectory, LastCheckpoint);
@@ -138,7 +143,8 @@ public sealed class Trainer
         }
     }
 
-    /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref name="data"/> (the same dataset).</summary>
+    /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref
+    /// name="data"/> (the same dataset).</summary>
     public static Trainer Resume(string runDirectory, Dataset data, Device? device = null)
     {
         AtomicFile.RemoveAbandoned(runDirectory);
@@ -158,40 +164,36 @@ public sealed class Trainer
         return trainer;
     }
 
-    // The progress fields, each checked: an edited or damaged header must not give negative or repeated epochs.
+    // Progress, best epoch and history, each checked: an edited or damaged header must not give negative or
+    // repeated epochs.
     private void RestoreProgress(JsonObject header, string path)
     {
         try
         {
-            var progress = header["progress"]!;
-            _nextEpoch = (int)progress["next_epoch"]!;
-            _nextBatch = (long)progress["next_batch"]!;
-            _partialLoss = (double)progress["loss_sum"]!;
-            _partialCorrect = (long)progress["correct"]!;
-            _partialSeen = (long)progress["seen"]!;
-            _partialSeconds = (double)progress["seconds"]!;
+            _progress = EpochProgress.FromJson(header["progress"], _options.Epochs);
             _bestEpoch = (int)header["best"]!["epoch"]!;
             _bestValidation = (double?)header["best"]!["val_acc"] ?? double.NegativeInfinity;
             _history.AddRange(header["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
         }
         catch (Exception e) when (e is NullReferenceException or InvalidCastException or InvalidOperationException or FormatException)
         {
             throw new InvalidDataException($"{path}: its progress is incomplete or invalid ({e.Message})", e);
         }
+        int done = _progress.NextEpoch;
         string? fault =
-            _nextEpoch < 0 || _nextEpoch > _options.Epochs ? $"next epoch {_nextEpoch} is outside 0..{_options.Epochs}"
-            : _history.Count != _nextEpoch ? $"{_history.Count} epochs of history for {_nextEpoch} done"
+            _history.Count != done ? $"{_history.Count} epochs of history for {done} done"
             : _history.Select((m, i) => m.Epoch != i + 1).Any(wrong => wrong) ? "the history's epochs are not 1, 2, 3..."
-            : _nextBatch < 0 ? $"next batch {_nextBatch}"
-            : _partialSeen < 0 || _partialCorrect < 0 || _partialCorrect > _partialSeen ? $"{_partialCorrect} correct of {_partialSeen} seen"
-            : !(_partialLoss >= 0) || !(_partialSeconds >= 0) || double.IsInfinity(_partialLoss) || double.IsInfinity(_partialSeconds)
-                ? "a negative or non-finite loss or time"
-            : _bestEpoch < 0 || _bestEpoch > _nextEpoch ? $"best epoch {_bestEpoch} of {_nextEpoch}"
+            : _bestEpoch < 0 || _bestEpoch > done ? $"best epoch {_bestEpoch} of {done}"
             : null;
         if (fault is not null) throw new InvalidDataException($"{path}: its progress is invalid: {fault}");
     }
 
-    /// <summary>Copies the generator of another run's checkpoint into this model and freezes it, so only codes and the rest train.</summary>
+    /// <summary>Copies the generator of another run's checkpoint into this model and freezes it, so only codes and the
+    /// rest train.</summary>
     /// <exception cref="ArgumentException">This model is plain, or the generators' shapes differ.</exception>
     public void UseGeneratorFrom(string checkpointPath)
     {
@@ -266,6 +268,13 @@ public sealed class Trainer
 
     private JsonObject DataJson() => _data.ToJson();
 
+    private JsonObject Progress()
+    {
+        var progress = _progress.ToJson();
+        progress["average_updates"] = _average?.Updates;
+        return progress;
+    }
+
     private JsonObject Header(bool best = false) => new()
     {
         ["format"] = "assocconv-checkpoint",
@@ -274,16 +283,7 @@ public sealed class Trainer
         ["data"] = DataJson(),
         ["training"] = _options.ToJson(),
         ["extra"] = _extra.DeepClone(),
-        ["progress"] = new JsonObject
-        {
-            ["next_epoch"] = _nextEpoch,
-            ["next_batch"] = _nextBatch,
-            ["loss_sum"] = _partialLoss,
-            ["correct"] = _partialCorrect,
-            ["seen"] = _partialSeen,
-            ["seconds"] = _partialSeconds,
-            ["average_updates"] = _average?.Updates,
-        },
+        ["progress"] = Progress(),
         ["best"] = new JsonObject
         {
             ["epoch"] = _bestEpoch,
@@ -297,34 +297,36 @@ public sealed class Trainer
     /// Trains until the last epoch or until <paramref name="cancel"/> fires; on cancellation it finishes the
     /// current batch, saves <c>last.ckpt</c> with its place in the epoch, and returns an incomplete result.
     /// </summary>
-    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite; the checkpoints of the last good epoch stay.</exception>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite; the checkpoints of the last good
+    /// epoch stay.</exception>
     public TrainingResult Run(ITrainingObserver? observer = null, CancellationToken cancel = default)
     {
         observer ??= new SilentObserver();
         var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
             augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat);
-        observer.RunStarting(_runDirectory, _spec.Describe(), _nextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
+        observer.RunStarting(_runDirectory, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
         WriteMetrics();
         using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
         var diagnostics = _options.DiagnosticsEvery > 0
             ? new TrainingDiagnostics(_model, Path.Combine(_runDirectory, DiagnosticsFile), _options.DiagnosticsEvery) : null;
         var groups = _optimizer.ParamGroups.ToArray();
         long perEpoch = pipeline.BatchesPerEpoch;
-        if (_nextBatch > perEpoch)
-            throw new InvalidDataException($"{Path.Combine(_runDirectory, LastCheckpoint)}: it resumes at batch {_nextBatch + 1} of an epoch of {perEpoch}");
-        while (_nextEpoch < _options.Epochs)
+        if (_progress.NextBatch > perEpoch)
+            throw new InvalidDataException(
+                $"{Path.Combine(_runDirectory, LastCheckpoint)}: it resumes at batch {_progress.NextBatch + 1} of an epoch of {perEpoch}");
+        while (_progress.NextEpoch < _options.Epochs)
         {
-            int epoch = _nextEpoch;
+            int epoch = _progress.NextEpoch;
             double lr = _options.LearningRateAt(epoch, 0, perEpoch);
             _model.train();
             var watch = Stopwatch.StartNew();
-            double secondsBefore = _partialSeconds;
-            foreach (var batch in pipeline.Epoch(epoch, _nextBatch))
+            double secondsBefore = _progress.Seconds;
+            foreach (var batch in pipeline.Epoch(epoch, _progress.NextBatch))
             {
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
-                    double factor = _options.LearningRateFactor(epoch, _nextBatch, perEpoch);
+                    double factor = _options.LearningRateFactor(epoch, _progress.NextBatch, perEpoch);
                     for (int g = 0; g < groups.Length; g++) groups[g].LearningRate = _peakRates[g] * factor;
                     _optimizer.zero_grad();
                     var logits = _model.call(batch.Images);
@@ -332,21 +334,18 @@ public sealed class Trainer
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
-                            $"the loss became {value} in epoch {epoch + 1}, batch {_nextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_runDirectory}. Try a lower --lr.");
+                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_runDirectory}. Try a lower --lr.");
                     loss.backward();
-                    diagnostics?.BeforeStep(epoch * perEpoch + _nextBatch, epoch + 1);
+                    diagnostics?.BeforeStep(epoch * perEpoch + _progress.NextBatch, epoch + 1);
                     _optimizer.step();
                     diagnostics?.AfterStep();
                     _average?.Update();
-                    _partialLoss += value * batch.Size;
-                    _partialCorrect += logits.argmax(1).eq(batch.Labels).sum().item<long>();
-                    _partialSeen += batch.Size;
+                    _progress.BatchDone(value, logits.argmax(1).eq(batch.Labels).sum().item<long>(), batch.Size);
                 }
-                _nextBatch++;
-                _partialSeconds = secondsBefore + watch.Elapsed.TotalSeconds;
-                observer.BatchDone(epoch + 1, _nextBatch, pipeline.BatchesPerEpoch, _partialLoss / _partialSeen,
-                    100.0 * _partialCorrect / _partialSeen, _partialSeen / Math.Max(_partialSeconds, 1e-9));
-                if (cancel.IsCancellationRequested && _nextBatch < pipeline.BatchesPerEpoch)
+                _progress.Seconds = secondsBefore + watch.Elapsed.TotalSeconds;
+                observer.BatchDone(epoch + 1, _progress.NextBatch, pipeline.BatchesPerEpoch, _progress.Loss, _progress.Accuracy,
+                    _progress.ImagesPerSecond);
+                if (cancel.IsCancellationRequested && _progress.NextBatch < pipeline.BatchesPerEpoch)
                 {
                     SaveLast();
                     return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
@@ -364,7 +363,7 @@ public sealed class Trainer
             WriteMetrics();
             events.Add(metrics);
             observer.EpochDone(metrics, isBest, _history);
-            if (cancel.IsCancellationRequested && _nextEpoch < _options.Epochs)
+            if (cancel.IsCancellationRequested && _progress.NextEpoch < _options.Epochs)
                 return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
         }
         return new TrainingResult(_runDirectory, _history.ToList(), Completed: true, _bestEpoch);
@@ -378,14 +377,11 @@ public sealed class Trainer
         var model = EvaluationModel;
         var validation = _validation is null ? null : Evaluator.Evaluate(model, _validation, _data.Normalization, device: _device, format: _options.MemoryFormat);
         var test = Evaluator.Evaluate(model, _data.Test, _data.Normalization, device: _device, format: _options.MemoryFormat, flip: _options.FlipTest);
-        var metrics = new EpochMetrics(epoch + 1, lr, _partialLoss / _partialSeen, 100.0 * _partialCorrect / _partialSeen,
+        var metrics = new EpochMetrics(epoch + 1, lr, _progress.Loss, _progress.Accuracy,
             validation?.Loss ?? double.NaN, validation?.Accuracy ?? double.NaN, test.Loss, test.Accuracy,
-            _partialSeconds, _partialSeen / Math.Max(_partialSeconds, 1e-9), test.FlipAccuracy);
+            _progress.Seconds, _progress.ImagesPerSecond, test.FlipAccuracy);
         _history.Add(metrics);
-        _nextEpoch = epoch + 1;
-        _nextBatch = 0;
-        _partialLoss = _partialSeconds = 0;
-        _partialCorrect = _partialSeen = 0;
+        _progress.EpochDone();
         return metrics;
     }
 

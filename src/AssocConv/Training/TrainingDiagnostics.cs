@@ -30,7 +30,8 @@ public sealed class TrainingDiagnostics
     private long _step;
     private int _epoch;
 
-    /// <summary>Appends to <paramref name="path"/> (created with its header when missing) every <paramref name="every"/> steps.</summary>
+    /// <summary>Appends to <paramref name="path"/> (created with its header when missing) every <paramref
+    /// name="every"/> steps.</summary>
     public TrainingDiagnostics(nn.Module model, string path, int every)
     {
         if (every < 1) throw new ArgumentException($"diagnostics interval must be at least 1, got {every}");
@@ -58,7 +59,8 @@ public sealed class TrainingDiagnostics
         if (!File.Exists(path)) File.WriteAllText(path, CsvHeader + "\n");
     }
 
-    /// <summary>Call after the backward pass, before the optimiser's step <paramref name="step"/> (0-based, counted over the run).</summary>
+    /// <summary>Call after the backward pass, before the optimiser's step <paramref name="step"/> (0-based, counted
+    /// over the run).</summary>
     public void BeforeStep(long step, int epoch)
     {
         _groups = null;
@@ -135,7 +137,8 @@ public sealed class TrainingDiagnostics
         return Math.Sqrt(s.ToDouble());
     }
 
-    /// <summary>||after - before|| / ||before||, or NaN (an empty CSV field) from all-zero parameters such as fresh biases.</summary>
+    /// <summary>||after - before|| / ||before||, or NaN (an empty CSV field) from all-zero parameters such as fresh
+    /// biases.</summary>
     private static double RelativeChange(Tensor before, Tensor after)
     {
         using var diff = (after - before).norm();

@@ -1,23 +1,27 @@
 using System.Text.Json.Nodes;
 using AssocConv.Data;
 using AssocConv.Models;
+using AssocConv.Tensors;
 
 namespace AssocConv.Training;
 
 /// <summary>How the learning rate changes over the epochs.</summary>
 public enum LearningRateScheduleKind
 {
-    /// <summary>The reference recipe: lr, lr/10, lr/100 over 100/50/50 of every 200 epochs (a half, a quarter, a quarter).</summary>
+    /// <summary>The reference recipe: lr, lr/10, lr/100 over 100/50/50 of every 200 epochs (a half, a quarter, a
+    /// quarter).</summary>
     Reference,
     /// <summary>Divide by 10 at each of <see cref="TrainingOptions.Milestones"/> (epochs).</summary>
     MultiStep,
     /// <summary>After the warm-up, half a cosine from lr to 0, updated every step.</summary>
     Cosine,
-    /// <summary>After the warm-up, a straight line from lr to 0, updated every step (with a warm-up: the one-cycle triangle).</summary>
+    /// <summary>After the warm-up, a straight line from lr to 0, updated every step (with a warm-up: the one-cycle
+    /// triangle).</summary>
     Linear,
 }
 
-/// <summary>The training recipe; defaults are the reference's (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128).</summary>
+/// <summary>The training recipe; defaults are the reference's (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch
+/// 128).</summary>
 public sealed record TrainingOptions
 {
     /// <summary>Epochs to train.</summary>
@@ -38,19 +42,23 @@ public sealed record TrainingOptions
     /// <summary>L2 weight decay.</summary>
     public double WeightDecay { get; init; } = 5e-4;
 
-    /// <summary>Weight decay of batch-norm weights and biases; null: <see cref="WeightDecay"/> (torchvision's <c>--norm-weight-decay</c>).</summary>
+    /// <summary>Weight decay of batch-norm weights and biases; null: <see cref="WeightDecay"/> (torchvision's
+    /// <c>--norm-weight-decay</c>).</summary>
     public double? NormWeightDecay { get; init; }
 
-    /// <summary>Weight decay of the other biases (classifier, convolutions); null: <see cref="WeightDecay"/> (torchvision's <c>--bias-weight-decay</c>).</summary>
+    /// <summary>Weight decay of the other biases (classifier, convolutions); null: <see cref="WeightDecay"/>
+    /// (torchvision's <c>--bias-weight-decay</c>).</summary>
     public double? BiasWeightDecay { get; init; }
 
-    /// <summary>Peak learning rate of the generator's weight; null: <see cref="LearningRate"/>. Follows the same schedule.</summary>
+    /// <summary>Peak learning rate of the generator's weight; null: <see cref="LearningRate"/>. Follows the same
+    /// schedule.</summary>
     public double? GeneratorLearningRate { get; init; }
 
     /// <summary>Weight decay of the generator's weight; null: <see cref="WeightDecay"/>.</summary>
     public double? GeneratorWeightDecay { get; init; }
 
-    /// <summary>Peak learning rate of the associative layers' codes; null: <see cref="LearningRate"/>. Follows the same schedule.</summary>
+    /// <summary>Peak learning rate of the associative layers' codes; null: <see cref="LearningRate"/>. Follows the same
+    /// schedule.</summary>
     public double? CodeLearningRate { get; init; }
 
     /// <summary>Weight decay of the codes; null: <see cref="WeightDecay"/>.</summary>
@@ -63,12 +71,14 @@ public sealed record TrainingOptions
     public IReadOnlyList<int> Milestones { get; init; } = [];
 
     /// <summary>
-    /// Epochs (fractions allowed) over which the rate rises linearly from 0 to <see cref="LearningRate"/>, step by step,
+    /// Epochs (fractions allowed) over which the rate rises linearly from 0 to <see cref="LearningRate"/>, step by
+    /// step,
     /// before the schedule starts; 0: none.
     /// </summary>
     public double WarmupEpochs { get; init; }
 
-    /// <summary>Label smoothing of the cross-entropy (PyTorch's <c>CrossEntropyLoss(label_smoothing=...)</c>); 0: none.</summary>
+    /// <summary>Label smoothing of the cross-entropy (PyTorch's <c>CrossEntropyLoss(label_smoothing=...)</c>); 0:
+    /// none.</summary>
     public double LabelSmoothing { get; init; }
 
     /// <summary>
@@ -77,7 +87,8 @@ public sealed record TrainingOptions
     /// </summary>
     public double? EmaDecay { get; init; }
 
-    /// <summary>Also measure test accuracy with horizontal-flip test-time augmentation (mean of both views' logits).</summary>
+    /// <summary>Also measure test accuracy with horizontal-flip test-time augmentation (mean of both views'
+    /// logits).</summary>
     public bool FlipTest { get; init; }
 
     /// <summary>Training images held out to choose the best checkpoint (0: none; the best is then the last).</summary>
@@ -86,7 +97,8 @@ public sealed record TrainingOptions
     /// <summary>Random crop (4-pixel padding) and horizontal flip of training batches.</summary>
     public bool Augment { get; init; } = true;
 
-    /// <summary>Seed of the model's initialisation, the validation split, the order of images and the augmentation.</summary>
+    /// <summary>Seed of the model's initialisation, the validation split, the order of images and the
+    /// augmentation.</summary>
     public long Seed { get; init; } = 1;
 
     /// <summary>
@@ -101,10 +113,12 @@ public sealed record TrainingOptions
     /// </summary>
     public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
 
-    /// <summary>Use only the first N training images (after the validation split is taken), for quick runs; null: all.</summary>
+    /// <summary>Use only the first N training images (after the validation split is taken), for quick runs; null:
+    /// all.</summary>
     public int? TrainLimit { get; init; }
 
-    /// <summary>Record kernel scales, gradient norms and relative steps every N optimiser steps in <c>diagnostics.csv</c>; 0: off.</summary>
+    /// <summary>Record kernel scales, gradient norms and relative steps every N optimiser steps in
+    /// <c>diagnostics.csv</c>; 0: off.</summary>
     public int DiagnosticsEvery { get; init; }
 
     /// <summary>The recipe these options started from (<see cref="TrainingRecipes"/>), for the record.</summary>
@@ -207,7 +221,8 @@ public sealed record TrainingOptions
     public double LearningRateAt(int epoch) => LearningRateAt(epoch, 0, 1);
 
     /// <summary>
-    /// The peak-rate multiple during step <paramref name="batch"/> (0-based) of epoch <paramref name="epoch"/> (0-based),
+    /// The peak-rate multiple during step <paramref name="batch"/> (0-based) of epoch <paramref name="epoch"/>
+    /// (0-based),
     /// an epoch having <paramref name="batchesPerEpoch"/> steps: with t = epoch + batch / batchesPerEpoch and W the
     /// warm-up, (step + 1) / warm-up steps while t &lt; W; then reference and multistep change at epoch boundaries,
     /// cosine is (1 + cos(pi (t - W) / (E - W))) / 2 and linear is (E - t) / (E - W).
@@ -230,7 +245,8 @@ public sealed record TrainingOptions
         };
     }
 
-    /// <summary>The learning rate of the step <paramref name="batch"/> of <paramref name="epoch"/> (see <see cref="LearningRateFactor"/>).</summary>
+    /// <summary>The learning rate of the step <paramref name="batch"/> of <paramref name="epoch"/> (see <see
+    /// cref="LearningRateFactor"/>).</summary>
     public double LearningRateAt(int epoch, long batch, long batchesPerEpoch) =>
         LearningRate * LearningRateFactor(epoch, batch, batchesPerEpoch);
 }

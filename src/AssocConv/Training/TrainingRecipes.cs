@@ -1,6 +1,7 @@
 namespace AssocConv.Training;
 
-/// <summary>Named starting points for <see cref="TrainingOptions"/>; every ingredient stays an option of its own.</summary>
+/// <summary>Named starting points for <see cref="TrainingOptions"/>; every ingredient stays an option of its
+/// own.</summary>
 public static class TrainingRecipes
 {
     /// <summary>Names accepted by <see cref="Get"/>.</summary>
@@ -32,11 +33,13 @@ public static class TrainingRecipes
         FlipTest = true,
     };
 
-    /// <summary>The code initialisation a recipe gives associative models unless one is asked for; null: the model's own.</summary>
+    /// <summary>The code initialisation a recipe gives associative models unless one is asked for; null: the model's
+    /// own.</summary>
     public static Csg.CodeInit? CodeInit(string recipe) =>
         recipe.Trim().ToLowerInvariant() == FastName ? Csg.CodeInit.FanIn : null;
 
-    /// <summary>The recipe called <paramref name="name"/>, for <paramref name="epochs"/> epochs (null: the recipe's own budget).</summary>
+    /// <summary>The recipe called <paramref name="name"/>, for <paramref name="epochs"/> epochs (null: the recipe's own
+    /// budget).</summary>
     /// <exception cref="ArgumentException">No recipe has that name.</exception>
     public static TrainingOptions Get(string name, int? epochs = null) => name.Trim().ToLowerInvariant() switch
     {

@@ -15,7 +15,8 @@ public sealed class WeightAverage : IDisposable
     private readonly nn.Module<Tensor, Tensor> _average;
     private readonly (Tensor Average, Tensor Current)[] _pairs;
 
-    /// <summary>Starts the average at <paramref name="model"/>'s current state; <paramref name="average"/> is an empty model of the same architecture, owned from now on.</summary>
+    /// <summary>Starts the average at <paramref name="model"/>'s current state; <paramref name="average"/> is an empty
+    /// model of the same architecture, owned from now on.</summary>
     /// <exception cref="ArgumentException">The two models' states differ in names or shapes.</exception>
     public WeightAverage(nn.Module model, nn.Module<Tensor, Tensor> average, double decay)
     {

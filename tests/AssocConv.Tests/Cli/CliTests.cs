@@ -143,10 +143,11 @@ public class CliTests
         var (code, stdout, _) = Run("models", "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
-        var names = doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString()).ToList();
-        Assert.Equal(new[] { "small-cnn", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-            "densenet-bc-40-12", "densenet-bc-40-36", "densenet-bc-40-48", "densenet-bc-100-12", "mobilenetv2",
-            "shufflenetv2", "imagenet-resnet18", "imagenet-resnet34", "imagenet-resnet50" }, names);
+        var listed = doc.RootElement.EnumerateArray().Select(e => (e.GetProperty("name").GetString()!,
+            e.GetProperty("family").GetString()!, e.GetProperty("input_size").GetInt32(), e.GetProperty("classes").GetInt32())).ToList();
+        Assert.Equal(ModelZoo.All.Select(e => (e.Name, e.Family, e.InputSize, e.Classes)), listed);
+        Assert.Contains(("imagenet-resnet50", "imagenet-resnet", 224, 1000), listed);
+        Assert.Contains(("resnet56", "cifar-resnet", 32, 10), listed);
     }
 
     [Fact]

@@ -2,7 +2,8 @@ using System.Text.Json;
 
 namespace AssocConv.Tests.Cli;
 
-/// <summary>compare with several seeds and reproduce: their files, their tables, and that finished runs are read back, not redone.</summary>
+/// <summary>compare with several seeds and reproduce: their files, their tables, and that finished runs are read back,
+/// not redone.</summary>
 public sealed class ReproduceCliTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-reproduce-").FullName;

@@ -17,7 +17,8 @@ public sealed class TerminalTests : IDisposable
         var cli = Path.Combine(TestSupport.RepositoryRoot(), "src/AssocConv.Cli/bin", configuration, "net10.0/AssocConv.Cli.dll");
         var json = Path.Combine(_dir, "summary.json");
         var typescript = Path.Combine(_dir, "terminal.txt");
-        // script gives the command a terminal; its stdout is redirected to a file inside it, stderr stays on the terminal
+        // script gives the command a terminal; its stdout is redirected to a file inside it, stderr stays on the
+        // terminal
         var command = $"dotnet {cli} train --model small-cnn --data sample --epochs 1 --train-limit 3000 --val-split 0 --threads 1 " +
             $"--out {Path.Combine(_dir, "run")} --json > {json}";
         var info = new ProcessStartInfo("script", ["-qefc", command, typescript]);

@@ -200,8 +200,7 @@ public sealed class TrainCliTests : IDisposable
         var killed = Path.Combine(_dir, "killed");
         using (var p = Start($"{args} --out \"{killed}\""))
         {
-            WaitForFirstEpoch(p, killed);
-            Thread.Sleep(300);   // into the second epoch
+            WaitForFirstEpoch(p, killed);   // killed as the second epoch starts, two epochs before the end
             Assert.False(p.HasExited, "the run ended before it could be killed");
             p.Kill(entireProcessTree: true);   // SIGKILL: no chance to save
             p.WaitForExit();
@@ -222,10 +221,12 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(3, Numbers(Path.Combine(killed, "metrics.csv")).Length);
     }
 
-    [Fact]
-    public void Ctrl_c_saves_mid_epoch_and_exits_cleanly_then_resumes()
+    [Theory]
+    [InlineData("INT")]    // what Ctrl+C sends
+    [InlineData("TERM")]   // what kill, nohup's users, schedulers and systemd send
+    public void Ctrl_c_or_sigterm_saves_mid_epoch_and_exits_cleanly_then_resumes(string signal)
     {
-        var run = Path.Combine(_dir, "interrupted");
+        var run = Path.Combine(_dir, "interrupted-" + signal);
         using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 10 --threads 2 --out \"{run}\""))
         {
             WaitForFirstEpoch(p, run);
@@ -233,7 +234,7 @@ public sealed class TrainCliTests : IDisposable
             // machine): a longer wait once let the run finish before the signal was handled.
             Thread.Sleep(100);
             Assert.False(p.HasExited, "the run ended before it could be interrupted");
-            using (var kill = Process.Start("kill", $"-INT {p.Id}")) kill.WaitForExit();   // what Ctrl+C sends
+            using (var kill = Process.Start("kill", $"-{signal} {p.Id}")) kill.WaitForExit();
             Assert.True(p.WaitForExit(60_000));
             Assert.Equal(130, p.ExitCode);
         }

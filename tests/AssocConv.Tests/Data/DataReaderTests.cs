@@ -11,7 +11,8 @@ public sealed class DataReaderTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>CIFAR-10 records: label, then 1,024 red, 1,024 green, 1,024 blue bytes; pixel (c, y, x) = label + c + y + x.</summary>
+    /// <summary>CIFAR-10 records: label, then 1,024 red, 1,024 green, 1,024 blue bytes; pixel (c, y, x) = label + c + y
+    /// + x.</summary>
     private static byte[] CifarRecords(params byte[] labels)
     {
         var bytes = new List<byte>();

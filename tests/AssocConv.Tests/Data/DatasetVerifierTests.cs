@@ -4,7 +4,8 @@ using static AssocConv.Tests.TestSupport;
 
 namespace AssocConv.Tests.Data;
 
-/// <summary><c>data verify</c> and the loaders' warning: a file cut at a record boundary reads, but is not the official data.</summary>
+/// <summary><c>data verify</c> and the loaders' warning: a file cut at a record boundary reads, but is not the official
+/// data.</summary>
 public sealed class DatasetVerifierTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-verify-").FullName;

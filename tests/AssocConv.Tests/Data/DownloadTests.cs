@@ -8,7 +8,8 @@ using static AssocConv.Tests.TestSupport;
 
 namespace AssocConv.Tests.Data;
 
-/// <summary>Downloads from a local HTTP server on 127.0.0.1 serving archives built here from <c>../shared</c> data.</summary>
+/// <summary>Downloads from a local HTTP server on 127.0.0.1 serving archives built here from <c>../shared</c>
+/// data.</summary>
 public sealed class DownloadTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-download-").FullName;
@@ -30,7 +31,8 @@ public sealed class DownloadTests : IDisposable
         _ = Task.Run(Serve);
     }
 
-    /// <summary>/good/NAME serves the file, /corrupt/NAME with one byte changed, /truncated/NAME half of it then breaks the connection.</summary>
+    /// <summary>/good/NAME serves the file, /corrupt/NAME with one byte changed, /truncated/NAME half of it then breaks
+    /// the connection.</summary>
     private async Task Serve()
     {
         while (_listener.IsListening)
@@ -103,7 +105,8 @@ public sealed class DownloadTests : IDisposable
 
     private static string Md5(byte[] bytes) => Convert.ToHexStringLower(MD5.HashData(bytes));
 
-    /// <summary>A CIFAR-10 archive like the official one: the first 300 records of each real file, under cifar-10-batches-bin/.</summary>
+    /// <summary>A CIFAR-10 archive like the official one: the first 300 records of each real file, under
+    /// cifar-10-batches-bin/.</summary>
     private static byte[] CifarArchive(Action<TarWriter>? extra = null)
     {
         var source = SharedPath("datasets/cifar-10-batches-bin");

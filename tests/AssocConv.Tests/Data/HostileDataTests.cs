@@ -5,7 +5,8 @@ using AssocConv.Data;
 
 namespace AssocConv.Tests.Data;
 
-/// <summary>Data files that declare more than they hold, or sit behind links: refused quickly, or read through the link.</summary>
+/// <summary>Data files that declare more than they hold, or sit behind links: refused quickly, or read through the
+/// link.</summary>
 public sealed class HostileDataTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-hostile-data-").FullName;

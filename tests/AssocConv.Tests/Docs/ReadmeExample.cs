@@ -3,6 +3,7 @@
 using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.Models;
+using AssocConv.Native;
 using AssocConv.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,6 +19,7 @@ public static class ReadmeExample
         // one generator (8x8x3x3 slices from codes of 32 numbers) shared by every associative layer
         var options = new ModelOptions { Generator = new GeneratorOptions { Slice = new SliceShape(8, 8), CodeSize = 32 } };
         var model = ModelZoo.Create("small-cnn", options);
+        ConvolutionGuard.Protect(model);                          // checks libtorch's convolutions before trusting them
         var report = ParameterReport.Of(model);
         Console.WriteLine($"{report.Trainable:N0} trainable parameters, {report.Ratio:F2}x fewer than plain");
 

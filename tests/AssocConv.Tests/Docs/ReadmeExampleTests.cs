@@ -37,7 +37,11 @@ public class ReadmeExampleTests
         Assert.Equal(853_018, result.TrainableBefore);
         Assert.Equal(160_450, result.TrainableAfter);
         Assert.Equal(54, result.Layers.Count);
-        Assert.InRange(result.RelativeError!.Value, 0.0, 1.0);
+        // Random kernels share little structure, so the best rank-72 fit of their 1,296-wide slices keeps about a
+        // third of their energy (0.83 measured); an unfitted generator would be off by 1 or more, an exact fit by 0.
+        Assert.InRange(result.RelativeError!.Value, 0.7, 0.9);
+        // each layer's fit is a projection of its slices, so it never adds error (< 1), and is far from exact
+        Assert.All(result.Layers, l => Assert.InRange(l.RelativeError!.Value, 0.3, 0.9999));
     }
 
     [Fact]

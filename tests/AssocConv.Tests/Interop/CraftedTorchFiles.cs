@@ -55,7 +55,8 @@ internal sealed class PickleBytes
 /// <summary>torch.save files around crafted pickles, in both layouts.</summary>
 internal static class CraftedTorchFiles
 {
-    /// <summary>An OrderedDict state dict <c>{'w': float32 tensor of 4 on storage '0'}</c>, then <paramref name="more"/> entries before SETITEMS.</summary>
+    /// <summary>An OrderedDict state dict <c>{'w': float32 tensor of 4 on storage '0'}</c>, then <paramref
+    /// name="more"/> entries before SETITEMS.</summary>
     public static PickleBytes StateDict(Action<PickleBytes>? more = null)
     {
         var p = new PickleBytes().Proto().OrderedDict().Op('(').Str("w").Tensor("0", 4, [4], [1]);
@@ -83,7 +84,8 @@ internal static class CraftedTorchFiles
         return stream.ToArray();
     }
 
-    /// <summary>A legacy (before PyTorch 1.6) file: magic, protocol, sys_info, the object, its storage keys, the storages.</summary>
+    /// <summary>A legacy (before PyTorch 1.6) file: magic, protocol, sys_info, the object, its storage keys, the
+    /// storages.</summary>
     public static byte[] Legacy(byte[] pickle, IReadOnlyDictionary<string, byte[]>? storages = null)
     {
         storages ??= new Dictionary<string, byte[]> { ["0"] = Floats(1, 2, 3, 4) };

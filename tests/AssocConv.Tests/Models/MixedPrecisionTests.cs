@@ -2,6 +2,8 @@ using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.Interop;
 using AssocConv.Models;
+using AssocConv.Native;
+using AssocConv.Tensors;
 using AssocConv.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -31,6 +33,9 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         nn.Module<Tensor, Tensor> conv = associative
             ? new AssociativeConv2d(generator, 16, 24, 3, padding: 1)
             : ConvolutionBuilder.Ordinary(16, 24, 3, padding: 1);
+        // NCHW with 24 output channels is a configuration libtorch's oneDNN computes wrongly here (23% off in bfloat16):
+        // guarded, as every edge that runs models guards them
+        ConvolutionGuard.Protect(conv);
         var kernel = associative ? ((AssociativeConv2d)conv).GenerateKernel().detach() : ((Conv2d)conv).weight!.detach();
         var x = randn(4, 16, 12, 12);
         var float32 = conv.call(x).detach();
@@ -45,6 +50,7 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         {
             Assert.Throws<NotSupportedException>(() => MixedPrecision.Apply(conv, ComputePrecision.BFloat16));
             low = new LowPrecisionConv2d((Conv2d)conv, ScalarType.BFloat16);
+            ConvolutionGuard.Protect(low);
         }
         var y = low.call(x);
         Assert.Equal(ScalarType.Float32, y.dtype);
@@ -136,7 +142,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         using var full = Gradient();
         MixedPrecision.Apply(model, ComputePrecision.BFloat16);
         using var low = Gradient();
-        // rounding noise grows layer by layer towards the input (seen: cosine 0.9999 at the classifier, 0.93-0.96 at the
+        // rounding noise grows layer by layer towards the input (seen: cosine 0.9999 at the classifier, 0.93-0.96 at
+        // the
         // first layers, 0.986 overall, batch 8 at initialisation); what matters is the direction of the whole step
         int offset = 0;
         foreach (var (parameterName, p) in model.named_parameters())
@@ -178,7 +185,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
     private const string Reference = "fixtures/reference-checkpoints/resnet20-csg-16x16-code72";
 
     /// <summary>
-    /// The authors' trained ResNet-20 (91.64% in float32) over the whole CIFAR-10 test set: in bfloat16 it must give the
+    /// The authors' trained ResNet-20 (91.64% in float32) over the whole CIFAR-10 test set: in bfloat16 it must give
+    /// the
     /// same class for at least 99.5% of the images and an accuracy within 0.3 points.
     /// </summary>
     [SharedFact(Reference + ".t7")]

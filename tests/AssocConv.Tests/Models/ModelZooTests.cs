@@ -70,7 +70,8 @@ public class ModelZooTests
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(
             SharedPath("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.expected.json")));
-        // the checkpoint: DataParallel's 'module.' prefix, the generator under its old name CLG and again under every block
+        // the checkpoint: DataParallel's 'module.' prefix, the generator under its old name CLG and again under every
+        // block
         var expected = doc.RootElement.GetProperty("tensors").EnumerateObject()
             .Select(t => (Name: t.Name["module.".Length..], Shape: t.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray()))
             .Where(t => t.Name == "CLG.weight" || !t.Name.EndsWith(".CLG.weight", StringComparison.Ordinal))
@@ -104,20 +105,16 @@ public class ModelZooTests
         Assert.All(absent, k => Assert.DoesNotContain(k, keys));
     }
 
-    public static TheoryData<string, int> ForwardCases => new()
-    {
-        { "small-cnn", 32 }, { "resnet20", 32 }, { "resnet32", 32 }, { "resnet44", 32 }, { "resnet56", 32 }, { "resnet110", 32 },
-        { "densenet-bc-40-12", 32 }, { "densenet-bc-40-36", 32 }, { "densenet-bc-40-48", 32 }, { "densenet-bc-100-12", 32 },
-        { "mobilenetv2", 32 }, { "shufflenetv2", 32 },
-        { "imagenet-resnet18", 64 }, { "imagenet-resnet34", 64 }, { "imagenet-resnet50", 64 },
-    };
+    /// <summary>Every listed model, at its input size (ImageNet models at 64x64, enough for their five
+    /// downsamplings).</summary>
+    public static TheoryData<string, int> ForwardCases => TestSupport.Theory(ModelZoo.All.Select(e => (e.Name, TestSupport.TestInputSize(e))));
 
     [Theory]
     [MemberData(nameof(ForwardCases))]
     public void Every_listed_model_classifies_a_batch_plain_and_associative_and_its_materialized_form_agrees(string name, int size)
     {
         torch.manual_seed(5);
-        int classes = name.StartsWith("imagenet", StringComparison.Ordinal) ? 1000 : 10;
+        int classes = ModelZoo.Get(name).Classes;
         using var x = torch.randn(2, 3, size, size);
         // training mode: batch statistics keep untrained deep models finite (the reference's
         // initialisation makes generated kernels ~12x larger than plain ones; batch-norm absorbs it)

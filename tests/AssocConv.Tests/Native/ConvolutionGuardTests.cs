@@ -1,5 +1,7 @@
-using AssocConv.Data;
+using AssocConv.Csg;
+using AssocConv.Models;
 using AssocConv.Native;
+using AssocConv.Tensors;
 using TorchSharp;
 using static AssocConv.Tests.TestSupport;
 using static TorchSharp.torch;
@@ -10,11 +12,14 @@ namespace AssocConv.Tests.Native;
 /// The guard against convolutions libtorch computes wrongly, with faults injected for 2x2 kernels with 16 or 32
 /// output channels (no model uses 2x2 kernels, so tests running alongside are unaffected).
 /// </summary>
-public class ConvolutionGuardTests
+public sealed class ConvolutionGuardTests : IDisposable
 {
-    static ConvolutionGuardTests() => ConvolutionGuard.ConvolutionForTests = Faulty;
+    private readonly IDisposable _fault = ConvolutionGuard.InjectFaultForTests(Faulty);
 
-    /// <summary>Like the oneDNN fault seen on a real machine: the last output channel is wrong, here in channels-last only
+    public void Dispose() => _fault.Dispose();
+
+    /// <summary>Like the oneDNN fault seen on a real machine: the last output channel is wrong, here in channels-last
+    /// only
     /// (16 output channels) or in both formats (32).</summary>
     private static Tensor? Faulty(Tensor x, Tensor w, long[] stride, long[] padding, long[] dilation, long groups)
     {
@@ -130,5 +135,38 @@ public class ConvolutionGuardTests
         Assert.True(y.IsContiguousNchw());
         Assert.False(y.IsChannelsLast());
         Assert.Single(ConvolutionGuard.Findings, f => f.Contains("input 3x16x6x6 (channels-last), weight 16x16x2x2"));
+    }
+
+    [Fact]
+    public void Protect_guards_associative_and_low_precision_layers_and_materialize_keeps_the_guard()
+    {
+        using var generator = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 8 });
+        var layer = new AssociativeConv2d(generator, 16, 16, kernelSize: 2, padding: 1);   // the model owns it
+        using var x = randn(5, 16, 6, 6).ToMemoryFormat(MemoryFormat.ChannelsLast);
+        // unprotected, the method runs the convolution as it is: channels-last in, channels-last out, nothing checked
+        Assert.Null(layer.InputGuard);
+        using (var y = layer.call(x)) Assert.True(y.IsChannelsLast());
+        Assert.DoesNotContain(ConvolutionGuard.Findings, f => f.Contains("input 5x16x6x6 (channels-last), weight 16x16x2x2"));
+
+        using var model = nn.Sequential(("conv", layer));
+        ConvolutionGuard.Protect(model);
+        Assert.NotNull(layer.InputGuard);
+        using (var y = layer.call(x)) Assert.True(y.IsContiguousNchw());
+        Assert.Single(ConvolutionGuard.Findings, f => f.Contains("input 5x16x6x6 (channels-last), weight 16x16x2x2"));
+
+        // materialized, the plain convolution that replaces the layer is guarded too
+        Materializer.Materialize(model);
+        using var x7 = randn(7, 16, 6, 6).ToMemoryFormat(MemoryFormat.ChannelsLast);
+        using (var y = model.call(x7)) Assert.True(y.IsContiguousNchw());
+        Assert.Single(ConvolutionGuard.Findings, f => f.Contains("input 7x16x6x6 (channels-last), weight 16x16x2x2"));
+
+        // a convolution computing in bfloat16 is guarded once protected
+        var conv = nn.Conv2d(16, 16, 2, padding: 1, bias: false);   // its parameters belong to the stand-in
+        using var lowPrecision = new LowPrecisionConv2d(conv, ScalarType.BFloat16);
+        Assert.Null(lowPrecision.InputGuard);
+        ConvolutionGuard.Protect(lowPrecision);
+        using var x9 = randn(9, 16, 6, 6).ToMemoryFormat(MemoryFormat.ChannelsLast);
+        using (var y = lowPrecision.call(x9)) Assert.True(y.IsContiguousNchw());
+        Assert.Single(ConvolutionGuard.Findings, f => f.Contains("bfloat16 input 9x16x6x6 (channels-last), weight 16x16x2x2"));
     }
 }

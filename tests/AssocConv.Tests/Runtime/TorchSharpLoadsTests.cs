@@ -35,10 +35,9 @@ public class TorchSharpLoadsTests
         return System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(lib)).Contains("GLIBCXX_3.4.32\0");
     }
 
-    [Fact]
+    [LinuxX64Fact]
     public void Only_the_output_copy_of_the_native_library_is_patched_and_only_when_needed()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var output = Directory.EnumerateFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).Single();
         var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");

@@ -11,7 +11,8 @@ using static AssocConv.Tests.TestSupport;
 
 namespace AssocConv.Tests.Training;
 
-/// <summary>Edited, re-signed or poisoned AssocConv checkpoints: each is refused by name before anything large is built.</summary>
+/// <summary>Edited, re-signed or poisoned AssocConv checkpoints: each is refused by name before anything large is
+/// built.</summary>
 public sealed class CheckpointHardeningTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-ckpt-").FullName;

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.Models;
+using AssocConv.Tensors;
 using AssocConv.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -10,7 +11,8 @@ using static TorchSharp.torch;
 
 namespace AssocConv.Tests.Training;
 
-/// <summary>Every ingredient of the recipes is applied as its formula says, and the reference recipe is what it was.</summary>
+/// <summary>Every ingredient of the recipes is applied as its formula says, and the reference recipe is what it
+/// was.</summary>
 public sealed class RecipeTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-recipe-").FullName;
@@ -29,7 +31,8 @@ public sealed class RecipeTests : IDisposable
         public void EpochDone(EpochMetrics metrics, bool isBest, IReadOnlyList<EpochMetrics> history) => onEpoch?.Invoke();
     }
 
-    /// <summary>The first <paramref name="train"/> training and <paramref name="test"/> test images of the embedded sample.</summary>
+    /// <summary>The first <paramref name="train"/> training and <paramref name="test"/> test images of the embedded
+    /// sample.</summary>
     private static Dataset Small(Dataset sample, int train, int test)
     {
         using var t = arange(train);

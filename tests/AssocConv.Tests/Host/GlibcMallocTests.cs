@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using AssocConv.Native;
+using AssocConv.Host;
 
-namespace AssocConv.Tests.Native;
+namespace AssocConv.Tests.Host;
 
 public class GlibcMallocTests
 {

@@ -1,4 +1,4 @@
-namespace AssocConv.Native;
+namespace AssocConv.Host;
 
 /// <summary>
 /// Which <c>malloc</c> serves libtorch's tensors in this process: <c>jemalloc</c> when it was preloaded (the

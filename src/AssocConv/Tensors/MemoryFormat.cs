@@ -1,9 +1,10 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace AssocConv.Data;
+namespace AssocConv.Tensors;
 
-/// <summary>How a batch of images <c>[N, C, H, W]</c> is laid out in memory; the shape and values are the same.</summary>
+/// <summary>How a batch of images <c>[N, C, H, W]</c> is laid out in memory; the shape and values are the
+/// same.</summary>
 public enum MemoryFormat
 {
     /// <summary>Row-major <c>N, C, H, W</c> (strides <c>CHW, HW, W, 1</c>).</summary>
@@ -13,7 +14,7 @@ public enum MemoryFormat
     /// Channels innermost, <c>N, H, W, C</c> in memory (strides <c>HWC, 1, WC, C</c>), as PyTorch's
     /// <c>torch.channels_last</c>. libtorch's oneDNN convolutions take this layout without reordering, and
     /// their output keeps it, as do batch norm, ReLU, additions and pooling: an input in this format makes
-    /// the whole network run channels-last (ResNet-56 trains about 1.3x faster here).
+    /// the whole network run channels-last, with no reordering around each convolution (docs/benchmarks.md).
     /// </summary>
     ChannelsLast,
 }
@@ -56,14 +57,17 @@ public static class MemoryFormats
     /// </summary>
     public static bool IsChannelsLast(this Tensor t) => HasStrides(t, [0, 2, 3, 1]);
 
-    /// <summary>Whether <paramref name="t"/> is a 4-d tensor laid out <c>N, C, H, W</c> (size-1 dimensions ignored).</summary>
+    /// <summary>Whether <paramref name="t"/> is a 4-d tensor laid out <c>N, C, H, W</c> (size-1 dimensions
+    /// ignored).</summary>
     public static bool IsContiguousNchw(this Tensor t) => HasStrides(t, [0, 1, 2, 3]);
 
-    /// <summary>The format <paramref name="t"/> is laid out in, or null when it is neither (e.g. a strided slice).</summary>
+    /// <summary>The format <paramref name="t"/> is laid out in, or null when it is neither (e.g. a strided
+    /// slice).</summary>
     public static MemoryFormat? FormatOf(Tensor t) =>
         t.IsContiguousNchw() ? MemoryFormat.Contiguous : t.IsChannelsLast() ? MemoryFormat.ChannelsLast : null;
 
-    /// <summary>Whether the strides are those of a dense tensor whose dimensions, outermost first, are <paramref name="order"/>.</summary>
+    /// <summary>Whether the strides are those of a dense tensor whose dimensions, outermost first, are <paramref
+    /// name="order"/>.</summary>
     private static bool HasStrides(Tensor t, int[] order)
     {
         if (t.ndim != 4) return false;

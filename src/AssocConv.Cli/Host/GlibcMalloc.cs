@@ -1,17 +1,16 @@
 using System.Runtime.InteropServices;
 
-namespace AssocConv.Native;
+namespace AssocConv.Host;
 
 /// <summary>
 /// Keeps glibc's malloc from handing training's large, short-lived tensors back to the kernel after every use.
 /// </summary>
 /// <remarks>
 /// libtorch allocates each activation and gradient with <c>malloc</c> (megabytes each) and frees it within the
-/// step. In a .NET process glibc served these from fresh <c>mmap</c>s, or trimmed them off the heap, so every
-/// step touched new pages: 23,000 to 34,000 page faults (around 100 MiB of zeroed pages) per ResNet-56 step at
-/// batch 128, against none in PyTorch's Python process; keeping the memory made the step about 5% faster. Raising the mmap threshold to its
-/// maximum (32 MiB) and never trimming keeps freed blocks for reuse; resident memory then stays at the peak of a
-/// step instead of falling between steps, and does not grow.
+/// step. By default glibc serves blocks that large from fresh <c>mmap</c>s, or trims them off the heap, so every
+/// step would touch new, zeroed pages (the page faults measured are in docs/benchmarks.md). Raising the mmap
+/// threshold to its maximum (32 MiB) and never trimming keeps freed blocks for reuse; resident memory then stays
+/// at the peak of a step instead of falling between steps, and does not grow.
 /// Environment variables that set these knobs (<c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c>)
 /// take precedence, and <c>ASSOCCONV_KEEP_FREED_MEMORY=0</c> turns this off: then nothing is changed. When jemalloc
 /// serves the process (<see cref="NativeAllocator"/>), glibc's malloc holds no tensors and is left alone too.

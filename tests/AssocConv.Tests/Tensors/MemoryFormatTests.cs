@@ -1,10 +1,11 @@
 using AssocConv.Data;
+using AssocConv.Tensors;
 using AssocConv.Training;
 using TorchSharp;
 using static AssocConv.Tests.TestSupport;
 using static TorchSharp.torch;
 
-namespace AssocConv.Tests.Data;
+namespace AssocConv.Tests.Tensors;
 
 public class MemoryFormatTests
 {

@@ -1,4 +1,5 @@
 using AssocConv.Models;
+using AssocConv.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,6 +32,8 @@ internal sealed class ModelPair : IDisposable
         torch.manual_seed(1);
         Plain = Entry.Build(Options with { Plain = true });
         Associative = Entry.Build(Options);
+        ConvolutionGuard.Protect(Plain);
+        ConvolutionGuard.Protect(Associative);
         Plain.train();
         Associative.train();
         _plainOptimizer = optim.SGD(Plain.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);

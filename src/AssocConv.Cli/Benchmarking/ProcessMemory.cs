@@ -3,13 +3,15 @@ namespace AssocConv.Benchmarking;
 /// <summary>This process's resident memory, native allocations (libtorch) included.</summary>
 public static class ProcessMemory
 {
-    /// <summary>Resident set size in bytes (from <c>/proc/self/status</c> on Linux, the working set elsewhere).</summary>
+    /// <summary>Resident set size in bytes (from <c>/proc/self/status</c> on Linux, the working set
+    /// elsewhere).</summary>
     public static long ResidentBytes() => StatusBytes("VmRSS:") ?? Environment.WorkingSet;
 
     /// <summary>Peak resident set size in bytes (<c>VmHWM</c>), or the current one where unknown.</summary>
     public static long PeakResidentBytes() => StatusBytes("VmHWM:") ?? ResidentBytes();
 
-    /// <summary>A <c>/proc/self/status</c> line such as <c>VmRSS:  1234 kB</c>, in bytes; null without that file or line.</summary>
+    /// <summary>A <c>/proc/self/status</c> line such as <c>VmRSS:  1234 kB</c>, in bytes; null without that file or
+    /// line.</summary>
     private static long? StatusBytes(string key)
     {
         const string status = "/proc/self/status";

@@ -1,6 +1,7 @@
 using AssocConv.Data;
 using AssocConv.Native;
 using AssocConv.Models;
+using AssocConv.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -74,6 +75,8 @@ public static class SettingsSweep
                 if (OneDnn.IsAvailable) OneDnn.Enabled = s.OneDnn;
                 MixedPrecision.Apply(pair.Plain, s.Precision);
                 MixedPrecision.Apply(pair.Associative, s.Precision);
+                ConvolutionGuard.Protect(pair.Plain);
+                ConvolutionGuard.Protect(pair.Associative);
             }
 
             progress("warming up");

@@ -1,7 +1,10 @@
 using System.Diagnostics;
 using AssocConv.Csg;
 using AssocConv.Data;
+using AssocConv.Host;
 using AssocConv.Models;
+using AssocConv.Native;
+using AssocConv.Tensors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,20 +30,44 @@ public sealed record BenchmarkOptions
 }
 
 /// <summary>What <see cref="ModelBenchmark.Run"/> measured for one model; throughputs in images per second.</summary>
-public sealed record ModelBenchmarkResult(
-    string Model, string Generator, long ParametersPlain, long ParametersAssociative,
-    Measurement TrainPlain, Measurement TrainAssociative,
-    Measurement InferPlain, Measurement InferCached, Measurement InferMaterialized,
-    Measurement GenerationShare, Measurement DataImagesPerSecond,
-    double PeakRssMb, double SteadyRssMb, IReadOnlyList<double> RssAfterRoundsMb, double RssGrowthMbPerRound,
-    double MatmulGflops, double ForwardFlopsPerImage, MemoryFormat MemoryFormat, int Threads, double PageFaultsPerStep,
-    string Allocator)
+public sealed record ModelBenchmarkResult(string Model, string Generator, TrainableParameters Parameters,
+    TrainingSpeed Training, InferenceSpeed Inference, MemoryUse Memory, ComputeRates Rates, RuntimeSettings Runtime);
+
+/// <summary>Trainable parameters of the two variants.</summary>
+public sealed record TrainableParameters(long Plain, long Associative);
+
+/// <summary>Training steps, images per second, and the share of the associative step spent generating
+/// kernels.</summary>
+public sealed record TrainingSpeed(Measurement Plain, Measurement Associative, Measurement GenerationShare)
 {
-    /// <summary>Effective training GFLOP/s of the associative model: 3x the forward FLOPs per image times images per second.</summary>
-    public double TrainGflopsAssociative => 3 * ForwardFlopsPerImage * TrainAssociative.Median / 1e9;
+    /// <summary>How much longer the associative step takes than the plain one.</summary>
+    public double StepRatio => Plain.Median / Associative.Median;
+}
+
+/// <summary>Inference, images per second: plain, associative with cached kernels, materialized.</summary>
+public sealed record InferenceSpeed(Measurement Plain, Measurement Cached, Measurement Materialized);
+
+/// <summary>Resident memory over rounds of training steps, and minor page faults per step (NaN where not
+/// counted).</summary>
+public sealed record MemoryUse(double PeakRssMb, double SteadyRssMb, IReadOnlyList<double> RssAfterRoundsMb,
+    double RssGrowthMbPerRound, double PageFaultsPerStep);
+
+/// <summary>The machine's matrix-multiply rate, the data pipeline's throughput and the model's forward FLOPs.</summary>
+public sealed record ComputeRates(double MatmulGflops, Measurement DataImagesPerSecond, double ForwardFlopsPerImage);
+
+/// <summary>What the numbers were measured under.</summary>
+public sealed record RuntimeSettings(MemoryFormat MemoryFormat, int Threads, string Allocator);
+
+/// <summary>Effective training FLOP rates: 3x the forward FLOPs per image times images per second.</summary>
+public static class ModelBenchmarkRates
+{
+    /// <summary>GFLOP/s of the associative model's training step.</summary>
+    public static double TrainGflopsAssociative(this ModelBenchmarkResult r) =>
+        3 * r.Rates.ForwardFlopsPerImage * r.Training.Associative.Median / 1e9;
 
     /// <summary>The same for the plain model.</summary>
-    public double TrainGflopsPlain => 3 * ForwardFlopsPerImage * TrainPlain.Median / 1e9;
+    public static double TrainGflopsPlain(this ModelBenchmarkResult r) =>
+        3 * r.Rates.ForwardFlopsPerImage * r.Training.Plain.Median / 1e9;
 }
 
 /// <summary>
@@ -51,7 +78,8 @@ public sealed record ModelBenchmarkResult(
 /// </summary>
 public static class ModelBenchmark
 {
-    /// <summary>Runs every measurement for <paramref name="model"/>; <paramref name="progress"/> hears what is being measured.</summary>
+    /// <summary>Runs every measurement for <paramref name="model"/>; <paramref name="progress"/> hears what is being
+    /// measured.</summary>
     public static ModelBenchmarkResult Run(string model, BenchmarkOptions options, Action<string>? progress = null)
     {
         progress ??= _ => { };
@@ -60,6 +88,7 @@ public static class ModelBenchmark
         using var materialized = entry.Build(pair.Options);
         materialized.load_state_dict(associative.state_dict());
         Materializer.Materialize(materialized);
+        ConvolutionGuard.Protect(materialized);
         long plainParameters = ParameterReport.Of(plain).Trainable, associativeParameters = ParameterReport.Of(associative).Trainable;
         double flops = FlopCounter.ForwardFlopsPerImage(plain, pair.Channels, pair.Height, pair.Width);
         using var x = SampleBatch(options, pair.Channels, pair.Height, pair.Width);
@@ -122,13 +151,17 @@ public static class ModelBenchmark
 
         progress("matrix multiply");
         double matmul = MatmulGflops();
-        return new ModelBenchmarkResult(entry.Name, entry.DefaultGenerator.Describe(), plainParameters, associativeParameters,
-            trainPlain, trainAssociative, inferPlain, inferCached, inferMaterialized, share, dataRate,
-            ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, matmul, flops, options.MemoryFormat, get_num_threads(), faultsPerStep,
-            Native.NativeAllocator.Name);
+        return new ModelBenchmarkResult(entry.Name, entry.DefaultGenerator.Describe(),
+            new TrainableParameters(plainParameters, associativeParameters),
+            new TrainingSpeed(trainPlain, trainAssociative, share),
+            new InferenceSpeed(inferPlain, inferCached, inferMaterialized),
+            new MemoryUse(ProcessMemory.PeakResidentBytes() / 1048576.0, steady, rounds, growth, faultsPerStep),
+            new ComputeRates(matmul, dataRate, flops),
+            new RuntimeSettings(options.MemoryFormat, get_num_threads(), NativeAllocator.Name));
     }
 
-    /// <summary>One batch in <see cref="BenchmarkOptions.MemoryFormat"/>: the first of the real data's training pipeline, or synthetic.</summary>
+    /// <summary>One batch in <see cref="BenchmarkOptions.MemoryFormat"/>: the first of the real data's training
+    /// pipeline, or synthetic.</summary>
     internal static Tensor SampleBatch(BenchmarkOptions o, long c, long h, long w)
     {
         if (o.Data is null)
@@ -141,7 +174,8 @@ public static class ModelBenchmark
         return batch.Images.clone();
     }
 
-    /// <summary>Images per second of two actions, timed in alternating order, <see cref="BenchmarkOptions.Repetitions"/> times.</summary>
+    /// <summary>Images per second of two actions, timed in alternating order, <see
+    /// cref="BenchmarkOptions.Repetitions"/> times.</summary>
     private static (Measurement A, Measurement B) Interleaved(BenchmarkOptions o, Action a, Action b)
     {
         var (ra, rb) = (new List<double>(), new List<double>());
@@ -154,7 +188,8 @@ public static class ModelBenchmark
         return (new Measurement(ra), new Measurement(rb));
     }
 
-    /// <summary>The rates of <paramref name="a"/> and <paramref name="b"/>, timed one after the other in the order given.</summary>
+    /// <summary>The rates of <paramref name="a"/> and <paramref name="b"/>, timed one after the other in the order
+    /// given.</summary>
     internal static (double A, double B) RatePair(BenchmarkOptions o, Action a, Action b, bool aFirst)
     {
         if (aFirst)

@@ -5,7 +5,7 @@ using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
-namespace AssocConv.Tests.Native;
+namespace AssocConv.Tests.Benchmarking;
 
 public class NativeMemoryTests(ITestOutputHelper output)
 {

@@ -7,7 +7,8 @@ using HookRemover = TorchSharp.torch.nn.HookableModule<
 
 namespace AssocConv.Benchmarking;
 
-/// <summary>Forward multiply-adds of a model's convolutions and linear layers, counted by running one image through it.</summary>
+/// <summary>Forward multiply-adds of a model's convolutions and linear layers, counted by running one image through
+/// it.</summary>
 public static class FlopCounter
 {
     /// <summary>Forward FLOPs per image (a multiply-add counts 2; convolutions and linear layers only).</summary>
