@@ -1,5 +1,6 @@
 using AssocConv.Csg;
 using AssocConv.Models;
+using AssocConv.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static AssocConv.Tests.TestSupport;
@@ -116,6 +117,7 @@ public class AssociatorTests
         using var model = TrainedPlainSmallCnn();
         var report = Associator.Associate(model, new GeneratorOptions { Slice = new SliceShape(8, 8), CodeSize = 120 },
             init: AssociateInit.FromWeights);
+        ConvolutionGuard.Protect(model);   // after replacing layers, as the edges that run models do
         model.train();
         using var optimizer = optim.SGD(model.parameters(), 0.01);
         using var before = report.Generator.Weight.detach().clone();

@@ -1,4 +1,5 @@
 using AssocConv.Csg;
+using AssocConv.Native;
 using TorchSharp;
 using static AssocConv.Tests.TestSupport;
 using static TorchSharp.torch;
@@ -60,6 +61,9 @@ public class GeneratorTests
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4), CodeSize = 6, Init = init, Frozen = frozen });
         var a = new AssociativeConv2d(g, 3, 8, 3, padding: 1);
         var b = new AssociativeConv2d(g, 8, 4, 3, padding: 1);
+        // NCHW with 3, 8 and 4 channels: where libtorch's oneDNN was seen giving NaN gradients here
+        ConvolutionGuard.Protect(a);
+        ConvolutionGuard.Protect(b);
         var parameters = new[] { g.Weight, a.Code, b.Code };
         var before = parameters.Select(p => p.detach().clone()).ToArray();
         using var optimizer = optim.SGD(parameters, 0.1, momentum: 0.9, weight_decay: 5e-4);
