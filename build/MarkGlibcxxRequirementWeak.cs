@@ -24,7 +24,8 @@ public class MarkGlibcxxRequirementWeak : Task
         var systemLibrary = FindSystemLibstdcxx();
         if (systemLibrary != null && ContainsTag(File.ReadAllBytes(systemLibrary), VersionTag))
         {
-            Log.LogMessage(MessageImportance.Low, "{0} defines {1}; {2} left as it is.", systemLibrary, VersionTag, LibraryName);
+            Log.LogMessage(MessageImportance.Low, "{0} defines {1}; {2} left as it is.", systemLibrary, VersionTag,
+                LibraryName);
             return true;
         }
         var seen = new HashSet<string>();
@@ -166,7 +167,8 @@ public class MarkGlibcxxRequirementWeak : Task
             }
         }
         catch (Exception) { /* fall through to the usual locations */ }
-        foreach (var candidate in new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6" })
+        foreach (var candidate in new[] { "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/usr/lib64/libstdc++.so.6",
+            "/usr/lib/libstdc++.so.6" })
             if (File.Exists(candidate)) return candidate;
         return null;
     }

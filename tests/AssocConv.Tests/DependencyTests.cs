@@ -53,7 +53,8 @@ public class DependencyTests
     /// library.</summary>
     private static string? Part(Type t)
     {
-        if (t.Assembly != Library || t.Namespace is not { } ns || !ns.StartsWith("AssocConv.", StringComparison.Ordinal))
+        if (t.Assembly != Library || t.Namespace is not { } ns || !ns.StartsWith("AssocConv.",
+            StringComparison.Ordinal))
             return null;
         return ns["AssocConv.".Length..].Split('.')[0];
     }

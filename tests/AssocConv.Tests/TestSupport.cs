@@ -69,7 +69,8 @@ internal static class TestSupport
         using var p = System.Diagnostics.Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(timeout), $"{info.FileName} {string.Join(' ', info.ArgumentList)} did not finish in {timeout}");
+        Assert.True(p.WaitForExit(timeout),
+            $"{info.FileName} {string.Join(' ', info.ArgumentList)} did not finish in {timeout}");
         Assert.True(p.ExitCode == 0, $"{info.FileName} exited with {p.ExitCode}: {stderr.Result}");
         return (stdout.Result, stderr.Result);
     }

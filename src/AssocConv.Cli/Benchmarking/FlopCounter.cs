@@ -2,8 +2,10 @@ using AssocConv.Csg;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using HookRemover = TorchSharp.torch.nn.HookableModule<
-    System.Func<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>,
-    System.Func<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>>.HookRemover;
+    System.Func<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>, TorchSharp.torch.Tensor,
+        TorchSharp.torch.Tensor>,
+    System.Func<TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>, TorchSharp.torch.Tensor,
+        TorchSharp.torch.Tensor, TorchSharp.torch.Tensor>>.HookRemover;
 
 namespace AssocConv.Benchmarking;
 

@@ -89,7 +89,8 @@ public static class ModelBenchmark
         materialized.load_state_dict(associative.state_dict());
         Materializer.Materialize(materialized);
         ConvolutionGuard.Protect(materialized);
-        long plainParameters = ParameterReport.Of(plain).Trainable, associativeParameters = ParameterReport.Of(associative).Trainable;
+        long plainParameters = ParameterReport.Of(plain).Trainable,
+            associativeParameters = ParameterReport.Of(associative).Trainable;
         double flops = FlopCounter.ForwardFlopsPerImage(plain, pair.Channels, pair.Height, pair.Width);
         using var x = SampleBatch(options, pair.Channels, pair.Height, pair.Width);
 
@@ -130,7 +131,9 @@ public static class ModelBenchmark
             void Infer(nn.Module<Tensor, Tensor> m) { using var _ = m.call(x); }
             Infer(associative);   // builds the kernel cache
             Infer(materialized);
-            (inferPlain, inferCached, inferMaterialized) = Interleaved3(options, () => Infer(plain), () => Infer(associative), () => Infer(materialized));
+            (inferPlain, inferCached,
+                inferMaterialized) = Interleaved3(options, () => Infer(plain), () => Infer(associative),
+                    () => Infer(materialized));
         }
 
         progress("resident memory over training rounds");
@@ -169,7 +172,8 @@ public static class ModelBenchmark
             using var synthetic = randn(o.BatchSize, c, h, w);
             return synthetic.ToMemoryFormat(o.MemoryFormat);
         }
-        var pipeline = new BatchPipeline(o.Data.Train, o.Data.Normalization, o.BatchSize, shuffle: true, augment: true, seed: 1, format: o.MemoryFormat);
+        var pipeline = new BatchPipeline(o.Data.Train, o.Data.Normalization, o.BatchSize, shuffle: true, augment: true,
+            seed: 1, format: o.MemoryFormat);
         using var batch = pipeline.Epoch(0).First();
         return batch.Images.clone();
     }
@@ -201,7 +205,8 @@ public static class ModelBenchmark
         return (Rate(o, a), rb);
     }
 
-    private static (Measurement, Measurement, Measurement) Interleaved3(BenchmarkOptions o, Action a, Action b, Action c)
+    private static (Measurement, Measurement,
+        Measurement) Interleaved3(BenchmarkOptions o, Action a, Action b, Action c)
     {
         var results = new[] { new List<double>(), new List<double>(), new List<double>() };
         var actions = new[] { a, b, c };
@@ -230,15 +235,18 @@ public static class ModelBenchmark
         else
         {
             images = new LabeledImages(randint(0, 256, new[] { 20 * o.BatchSize, c, h, w }).to(ScalarType.Byte),
-                randint(0, classes, new long[] { 20 * o.BatchSize }), Enumerable.Range(0, classes).Select(i => i.ToString()).ToArray());
-            normalization = new Normalization(Enumerable.Repeat(0.5, (int)c).ToArray(), Enumerable.Repeat(0.25, (int)c).ToArray());
+                randint(0, classes, new long[] { 20 * o.BatchSize }),
+                    Enumerable.Range(0, classes).Select(i => i.ToString()).ToArray());
+            normalization = new Normalization(Enumerable.Repeat(0.5, (int)c).ToArray(),
+                Enumerable.Repeat(0.25, (int)c).ToArray());
         }
         try
         {
             var rates = new List<double>();
             for (int r = 0; r < o.Repetitions; r++)
             {
-                var pipeline = new BatchPipeline(images, normalization, o.BatchSize, shuffle: true, augment: true, seed: r, format: o.MemoryFormat);
+                var pipeline = new BatchPipeline(images, normalization, o.BatchSize, shuffle: true, augment: true,
+                    seed: r, format: o.MemoryFormat);
                 long seen = 0;
                 var watch = Stopwatch.StartNew();
                 foreach (var batch in pipeline.Epoch(0).Take(20))

@@ -20,7 +20,8 @@ public sealed record RuntimeSetting(int Threads, MemoryFormat MemoryFormat, bool
 }
 
 /// <summary>Training throughput of one model's plain and associative variants under one setting.</summary>
-public sealed record SettingResult(string Model, RuntimeSetting Setting, Measurement TrainPlain, Measurement TrainAssociative);
+public sealed record SettingResult(string Model, RuntimeSetting Setting, Measurement TrainPlain,
+    Measurement TrainAssociative);
 
 /// <summary>
 /// Finds the fastest runtime settings: times the same plain and associative training steps under every
@@ -51,8 +52,8 @@ public static class SettingsSweep
     /// Threads and oneDNN are process-wide; both are restored afterwards. Precision is switched on the models in place
     /// (<see cref="MixedPrecision.Apply"/>); the same parameters and optimisers serve every setting.
     /// </summary>
-    public static IReadOnlyList<SettingResult> Run(string model, BenchmarkOptions options, IReadOnlyList<RuntimeSetting> settings,
-        Action<string>? progress = null)
+    public static IReadOnlyList<SettingResult> Run(string model, BenchmarkOptions options,
+        IReadOnlyList<RuntimeSetting> settings, Action<string>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (settings.Count == 0) throw new ArgumentException("no settings to sweep");
@@ -62,7 +63,8 @@ public static class SettingsSweep
         using var pair = new ModelPair(model, options);
         var batches = new Dictionary<MemoryFormat, Tensor>();
         foreach (var format in settings.Select(s => s.MemoryFormat).Distinct())
-            batches[format] = ModelBenchmark.SampleBatch(options with { MemoryFormat = format }, pair.Channels, pair.Height, pair.Width);
+            batches[format] = ModelBenchmark.SampleBatch(options with { MemoryFormat = format }, pair.Channels,
+                pair.Height, pair.Width);
 
         int threadsBefore = get_num_threads();
         bool? oneDnnBefore = OneDnn.IsAvailable ? OneDnn.Enabled : null;
@@ -108,6 +110,7 @@ public static class SettingsSweep
             if (oneDnnBefore is { } enabled) OneDnn.Enabled = enabled;
             foreach (var b in batches.Values) b.Dispose();
         }
-        return settings.Select((s, i) => new SettingResult(pair.Entry.Name, s, new Measurement(samples[i].Plain), new Measurement(samples[i].Associative))).ToList();
+        return settings.Select((s, i) => new SettingResult(pair.Entry.Name, s, new Measurement(samples[i].Plain),
+            new Measurement(samples[i].Associative))).ToList();
     }
 }

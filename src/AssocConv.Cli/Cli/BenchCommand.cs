@@ -14,34 +14,43 @@ internal static class BenchCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)
     {
-        var models = new Option<string>("--models") { Description = "Comma-separated model names", DefaultValueFactory = _ => "resnet20,resnet56,densenet-bc-40-36" };
+        var models = new Option<string>("--models") { Description = "Comma-separated model names",
+            DefaultValueFactory = _ => "resnet20,resnet56,densenet-bc-40-36" };
         var data = new DataArguments(required: false);
         var repetitions = new Option<int>("--repetitions") { Description = "Repetitions of each timing (at least 5 for the README)", DefaultValueFactory = _ => 5 };
-        var steps = new Option<int>("--steps") { Description = "Steps timed per repetition", DefaultValueFactory = _ => 3 };
+        var steps = new Option<int>("--steps") { Description = "Steps timed per repetition",
+            DefaultValueFactory = _ => 3 };
         var rounds = new Option<int>("--rounds") { Description = "Rounds of training steps whose resident memory is compared", DefaultValueFactory = _ => 3 };
-        var roundSteps = new Option<int>("--round-steps") { Description = "Training steps per memory round", DefaultValueFactory = _ => 50 };
-        var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 128 };
+        var roundSteps = new Option<int>("--round-steps") { Description = "Training steps per memory round",
+            DefaultValueFactory = _ => 50 };
+        var batch = new Option<int>("--batch-size") { Description = "Images per batch",
+            DefaultValueFactory = _ => 128 };
         var format = CommonOptions.MemoryFormat();
         var sweep = new Option<bool>("--sweep")
         {
             Description = "Instead: training images/s under every combination of threads (1 to --max-threads), both memory formats (whatever --memory-format says) and oneDNN on/off, to find the fastest settings",
         };
-        var maxThreads = new Option<int>("--max-threads") { Description = "Most threads the sweep tries", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var minThreads = new Option<int>("--min-threads") { Description = "Fewest threads the sweep tries", DefaultValueFactory = _ => 1 };
+        var maxThreads = new Option<int>("--max-threads") { Description = "Most threads the sweep tries",
+            DefaultValueFactory = _ => Environment.ProcessorCount };
+        var minThreads = new Option<int>("--min-threads") { Description = "Fewest threads the sweep tries",
+            DefaultValueFactory = _ => 1 };
         var precisions = new Option<string>("--precisions")
         {
             Description = "Comma-separated types the sweep computes convolutions in: float32, bf16 (see train --precision)",
             DefaultValueFactory = _ => MixedPrecision.Float32Name,
         };
         var json = CommonOptions.Json();
-        var command = new Command("bench", "Measure plain and associative models side by side: training and inference images/s, kernel generation, memory, data pipeline, FLOP rate");
-        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep, maxThreads, minThreads, precisions, json }) command.Options.Add(o);
+        var command = new Command("bench",
+            "Measure plain and associative models side by side: training and inference images/s, kernel generation, memory, data pipeline, FLOP rate");
+        foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep,
+            maxThreads, minThreads, precisions, json }) command.Options.Add(o);
         data.AddTo(command);
         command.SetAction(result =>
         {
             CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
-            var names = result.GetValue(models)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var names = result.GetValue(models)!.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var name in names) ModelZoo.Get(name);   // unknown names fail before any work
             if (result.GetValue(repetitions) < 1 || result.GetValue(steps) < 1 || result.GetValue(rounds) < 1 || result.GetValue(roundSteps) < 1 || result.GetValue(batch) < 1)
                 throw new UsageException("--repetitions, --steps, --rounds, --round-steps and --batch-size must be at least 1");
@@ -51,21 +60,25 @@ internal static class BenchCommand
             ComputePrecision[] swept;
             try
             {
-                swept = [.. result.GetValue(precisions)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                swept = [.. result.GetValue(precisions)!.Split(',',
+                    StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                     .Select(MixedPrecision.Parse).Distinct()];
             }
             catch (ArgumentException e) { throw new UsageException($"--precisions: {e.Message}"); }
             using var dataset = data.Spec(result) is { } spec ? DataArguments.Load(spec, term) : null;
             var options = new BenchmarkOptions
             {
-                BatchSize = result.GetValue(batch), Repetitions = result.GetValue(repetitions), Steps = result.GetValue(steps),
+                BatchSize = result.GetValue(batch), Repetitions = result.GetValue(repetitions),
+                    Steps = result.GetValue(steps),
                 MemoryRounds = result.GetValue(rounds), StepsPerRound = result.GetValue(roundSteps), Data = dataset,
                 MemoryFormat = memoryFormat,
             };
             if (result.GetValue(sweep))
             {
-                var settings = SettingsSweep.AllSettings(result.GetValue(maxThreads), result.GetValue(minThreads), swept);
-                var sweepResults = names.SelectMany(name => SettingsSweep.Run(name, options, settings, what => term.Error.WriteLine($"{name} sweep: {what}"))).ToList();
+                var settings = SettingsSweep.AllSettings(result.GetValue(maxThreads), result.GetValue(minThreads),
+                    swept);
+                var sweepResults = names.SelectMany(name => SettingsSweep.Run(name, options, settings,
+                    what => term.Error.WriteLine($"{name} sweep: {what}"))).ToList();
                 if (result.GetValue(json))
                     term.Out.WriteLine(new JsonArray(sweepResults.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
                 else
@@ -140,8 +153,8 @@ internal static class BenchCommand
         ["train_images_per_s_plain"] = Math.Round(r.TrainPlain.Median, 2),
         ["train_images_per_s_associative"] = Math.Round(r.TrainAssociative.Median, 2),
         ["train_step_ratio"] = Math.Round(r.TrainPlain.Median / r.TrainAssociative.Median, 4),
-        ["detail"] = new JsonObject { ["train_plain"] = M(r.TrainPlain), ["train_associative"] = M(r.TrainAssociative) },
-    };
+        ["detail"] = new JsonObject { ["train_plain"] = M(r.TrainPlain),
+    ["train_associative"] = M(r.TrainAssociative) }, };
 
     private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
     private static string S(Measurement m) => $"{F(m.Median)} ({F(m.Min)}-{F(m.Max)})";
@@ -159,7 +172,8 @@ internal static class BenchCommand
     internal static string Markdown(IReadOnlyList<SettingResult> results, BenchmarkOptions o)
     {
         var sb = Table($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); fastest per model in bold.",
-            5, "model", "threads", "memory format", "oneDNN", "precision", "train plain", "train assoc.", "step time assoc./plain");
+            5, "model", "threads", "memory format", "oneDNN", "precision", "train plain", "train assoc.",
+                "step time assoc./plain");
         foreach (var group in results.GroupBy(r => r.Model))
         {
             var best = group.MaxBy(r => r.TrainPlain.Median + r.TrainAssociative.Median);
@@ -176,8 +190,10 @@ internal static class BenchCommand
     internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
     {
         var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Runtime.Threads} threads, {results.FirstOrDefault()?.Runtime.Allocator} malloc, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
-            1, "model", "train plain", "train assoc.", "step time assoc./plain", "infer plain", "infer cached", "infer materialized", "cached/plain time",
-            "generation share", "data pipeline", "data / train", "matmul GFLOP/s", "train GFLOP/s (assoc.)", "of matmul", "peak RSS MiB", "RSS growth MiB/round", "page faults/step");
+            1, "model", "train plain", "train assoc.", "step time assoc./plain", "infer plain", "infer cached",
+                "infer materialized", "cached/plain time",
+            "generation share", "data pipeline", "data / train", "matmul GFLOP/s", "train GFLOP/s (assoc.)",
+                "of matmul", "peak RSS MiB", "RSS growth MiB/round", "page faults/step");
         foreach (var r in results)
         {
             var (train, infer, rates, memory) = (r.Training, r.Inference, r.Rates, r.Memory);

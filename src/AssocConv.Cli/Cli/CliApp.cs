@@ -12,7 +12,8 @@ internal static class CliApp
     {
         Terminal Terminal(bool json) => new(output, error, json);
         // a plain Command, not RootCommand, so usage says 'assocconv' rather than the assembly's name
-        var root = new Command("assocconv", "AssocConv: associative convolutional layers (Omidvar et al., AISTATS 2021) on TorchSharp");
+        var root = new Command("assocconv",
+            "AssocConv: associative convolutional layers (Omidvar et al., AISTATS 2021) on TorchSharp");
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Options.Add(CommonOptions.Device());
@@ -42,7 +43,8 @@ internal static class CliApp
             foreach (var e in parsed.Errors)
             {
                 var message = Friendly(e.Message);
-                if (parsed.UnmatchedTokens.FirstOrDefault(t => message.Contains($"'{t}'", StringComparison.Ordinal)) is { } token
+                if (parsed.UnmatchedTokens.FirstOrDefault(t => message.Contains($"'{t}'",
+                    StringComparison.Ordinal)) is { } token
                     && Suggestions.Closest(parsed.CommandResult.Command, token) is { } closest)
                     message = $"{message.TrimEnd('.')}; did you mean '{closest}'?";
                 error.WriteLine($"assocconv: {message}");
@@ -52,7 +54,8 @@ internal static class CliApp
         }
         try
         {
-            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error,
+                EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserMistake(e))
         {

@@ -14,7 +14,8 @@ namespace AssocConv.Cli;
 /// </summary>
 internal static class CompareCommand
 {
-    public const string AccuracyPlot = "compare-accuracy.png", LossPlot = "compare-loss.png", ReportFile = "compare.json";
+    public const string AccuracyPlot = "compare-accuracy.png", LossPlot = "compare-loss.png",
+        ReportFile = "compare.json";
 
     public static Command Create(Func<bool, Terminal> terminal)
     {
@@ -24,7 +25,8 @@ internal static class CompareCommand
         var seeds = new Option<string?>("--seeds") { Description = "Several seeds, e.g. 1,2: both variants are trained once per seed (folders seed-N/)" };
         var output = new Option<string>("--out") { Description = "Folder for the runs (plain/ and associative/); an interrupted compare resumes from it", Required = true };
         var json = CommonOptions.Json();
-        var command = new Command("compare", "Train the plain and the associative variant of a model with the same recipe, seed and budget; one table");
+        var command = new Command("compare",
+            "Train the plain and the associative variant of a model with the same recipe, seed and budget; one table");
         model.AddTo(command);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -41,7 +43,9 @@ internal static class CompareCommand
             long[] seedList = [training.Seed];
             if (result.GetValue(seeds) is { } text)
             {
-                try { seedList = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t => long.Parse(t, CultureInfo.InvariantCulture)).Distinct().ToArray(); }
+                try { seedList = text.Split(',',
+                    StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t => long.Parse(t,
+                        CultureInfo.InvariantCulture)).Distinct().ToArray(); }
                 catch (FormatException) { throw new UsageException($"--seeds: '{text}' is not a list of whole numbers like 1,2"); }
                 if (seedList.Length == 0) throw new UsageException("--seeds: give at least one seed");
             }
@@ -78,18 +82,23 @@ internal static class CompareCommand
             .AddColumn(new TableColumn("with flip TTA").RightAligned()).AddColumn(new TableColumn("train time").RightAligned())
             .AddColumn(new TableColumn("images/s").RightAligned());
         foreach (var r in rows)
-            table.AddRow((string)r["variant"]!, $"{(long)r["seed"]!}", $"{(long)r["trainable"]!:N0}", $"{(double)r["ratio"]!:F2}x",
-                $"{(double)r["last_test_accuracy"]!:F2}%", r["last_test_accuracy_flip"] is { } f ? $"{(double)f:F2}%" : "-",
+            table.AddRow((string)r["variant"]!, $"{(long)r["seed"]!}", $"{(long)r["trainable"]!:N0}",
+                $"{(double)r["ratio"]!:F2}x",
+                $"{(double)r["last_test_accuracy"]!:F2}%",
+                    r["last_test_accuracy_flip"] is { } f ? $"{(double)f:F2}%" : "-",
                 $"{(double)r["train_seconds"]!:F0} s", $"{(double)r["images_per_second"]!:F0}");
         return table;
     }
 
     /// <summary>Test accuracy and training loss against epochs, one line per run.</summary>
-    public static void WritePlots(string root, string model, IReadOnlyList<JsonObject> rows, bool nameSeeds, TextWriter warnings)
+    public static void WritePlots(string root, string model, IReadOnlyList<JsonObject> rows, bool nameSeeds,
+        TextWriter warnings)
     {
         var curves = rows.Select(r => ((string)r["variant"]! + (nameSeeds ? $", seed {(long)r["seed"]!}" : ""),
             (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
-        RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)", curves, m => m.TestAccuracy, warnings);
-        RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves, m => m.TrainLoss, warnings);
+        RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)",
+            curves, m => m.TestAccuracy, warnings);
+        RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves,
+            m => m.TrainLoss, warnings);
     }
 }

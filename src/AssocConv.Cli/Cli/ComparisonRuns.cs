@@ -19,13 +19,14 @@ internal static class ComparisonRuns
 
     /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when
     /// interrupted.</summary>
-    public static List<JsonObject>? Run(string model, ModelOptions associative, TrainingOptions training, IReadOnlyList<long> seeds,
-        string root, Dataset dataset, torch.Device device, Terminal term)
+    public static List<JsonObject>? Run(string model, ModelOptions associative, TrainingOptions training,
+        IReadOnlyList<long> seeds, string root, Dataset dataset, torch.Device device, Terminal term)
     {
         var rows = new List<JsonObject>();
         foreach (long seed in seeds)
         {
-            foreach (var (name, variant) in new[] { ("plain", associative with { Plain = true, Generator = null }), ("associative", associative) })
+            foreach (var (name, variant) in new[] { ("plain", associative with { Plain = true, Generator = null }),
+                ("associative", associative) })
             {
                 var runDir = RunDirectory(root, name, seed, seeds.Count);
                 var modelSpec = new ModelSpec(model, variant);
@@ -36,7 +37,8 @@ internal static class ComparisonRuns
                     trainer = Trainer.Resume(runDir, dataset, device);
                     EnsureSame(runDir, trainer, modelSpec, options);
                 }
-                else trainer = Trainer.Start(runDir, modelSpec, dataset, options, new JsonObject { ["compare"] = name }, device);
+                else trainer = Trainer.Start(runDir, modelSpec, dataset, options, new JsonObject { ["compare"] = name },
+                    device);
                 // a finished run is read back, not run again
                 var run = trainer.IsFinished ? trainer.ResultSoFar : TrainingSession.Run(trainer, term);
                 var summary = TrainingSession.Summary(trainer, run, trainer.Spec.Describe());

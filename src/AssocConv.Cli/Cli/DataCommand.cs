@@ -12,7 +12,8 @@ internal static class DataCommand
         var name = new Argument<string>("NAME") { Description = "cifar10, cifar100, fashion-mnist or mnist" };
         var to = new Option<string?>("--to") { Description = $"Datasets folder (default: $ASSOCCONV_DATA, else {DatasetSpec.DefaultCacheRoot})" };
         var mirror = new Option<string?>("--mirror") { Description = "Fetch the same files from this base address instead of the official one" };
-        var download = new Command("download", "Fetch a dataset's official archive, verify its published MD5 and unpack it safely");
+        var download = new Command("download",
+            "Fetch a dataset's official archive, verify its published MD5 and unpack it safely");
         download.Arguments.Add(name);
         download.Options.Add(to);
         download.Options.Add(mirror);
@@ -67,7 +68,8 @@ internal static class DataCommand
     {
         var spec = new Argument<string>("DATA") { Description = "cifar10[:DIR], cifar100[:DIR], fashion-mnist[:DIR] or mnist[:DIR]" };
         var json = CommonOptions.Json();
-        var verify = new Command("verify", "Check a dataset folder against the official files: sizes, record and image counts, MD5 where published, and any MD5SUMS");
+        var verify = new Command("verify",
+            "Check a dataset folder against the official files: sizes, record and image counts, MD5 where published, and any MD5SUMS");
         verify.Arguments.Add(spec);
         verify.Options.Add(json);
         verify.SetAction(result =>
@@ -82,7 +84,8 @@ internal static class DataCommand
             var checks = DatasetVerifier.Verify(parsed.Kind, folder);
             var table = new Table().Title(Markup.Escape(folder)).AddColumn("file").AddColumn("found").AddColumn("official").AddColumn("");
             foreach (var c in checks)
-                table.AddRow(Markup.Escape(c.File), Markup.Escape(c.Found), Markup.Escape(c.Expected), c.Ok ? "[green]ok[/]" : "[red]differs[/]");
+                table.AddRow(Markup.Escape(c.File), Markup.Escape(c.Found), Markup.Escape(c.Expected),
+                    c.Ok ? "[green]ok[/]" : "[red]differs[/]");
             term.Results.Write(table);
             bool ok = checks.All(c => c.Ok);
             term.Results.WriteLine(ok ? $"{parsed.Name} in {folder} is the official data" : $"{checks.Count(c => !c.Ok)} of {checks.Count} checks differ from the official {parsed.Name}");
@@ -101,7 +104,8 @@ internal static class DataCommand
         return verify;
     }
 
-    private static string WithProgress(Terminal term, Func<IProgress<DownloadProgress>, CancellationToken, Task<string>> work)
+    private static string WithProgress(Terminal term, Func<IProgress<DownloadProgress>, CancellationToken,
+        Task<string>> work)
     {
         var console = term.Status;
         using var cancel = new CancellationTokenSource();
@@ -122,14 +126,15 @@ internal static class DataCommand
             }
             string result = "";
             console.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(),
-                    new TransferSpeedColumn(), new RemainingTimeColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(),
+                    new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var tasks = new Dictionary<string, ProgressTask>();
                     var bar = new Progress<DownloadProgress>(p =>
                     {
-                        if (!tasks.TryGetValue(p.File, out var task)) tasks[p.File] = task = ctx.AddTask(p.File, maxValue: p.Total ?? 1);
+                        if (!tasks.TryGetValue(p.File, out var task)) tasks[p.File] = task = ctx.AddTask(p.File,
+                            maxValue: p.Total ?? 1);
                         if (p.Total is { } t) task.MaxValue = t;
                         task.Value = p.Bytes;
                     });

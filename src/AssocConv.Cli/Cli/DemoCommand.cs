@@ -16,7 +16,8 @@ internal static class DemoCommand
         var output = new Option<string?>("--out") { Description = "Run folder (default: runs/demo-TIMESTAMP)" };
         var recipe = new TrainingArguments(TrainingRecipes.FastName, defaultEpochs: 12);
         var json = CommonOptions.Json();
-        var command = new Command("demo", "Train an associative ResNet-20 on the embedded Fashion-MNIST sample with the fast recipe (about two minutes) and show what it learnt");
+        var command = new Command("demo",
+            "Train an associative ResNet-20 on the embedded Fashion-MNIST sample with the fast recipe (about two minutes) and show what it learnt");
         command.Options.Add(output);
         recipe.AddTo(command);
         command.Options.Add(json);

@@ -25,10 +25,12 @@ internal static class EvalCommand
         var model = new ModelArguments(required: false);
         var data = new DataArguments(required: false);
         var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
-        var batch = new Option<int>("--batch-size") { Description = "Images per batch", DefaultValueFactory = _ => 256 };
+        var batch = new Option<int>("--batch-size") { Description = "Images per batch",
+            DefaultValueFactory = _ => 256 };
         var format = CommonOptions.MemoryFormat();
         var json = CommonOptions.Json();
-        var command = new Command("eval", "Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix, images/s");
+        var command = new Command("eval",
+            "Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix, images/s");
         command.Options.Add(checkpoint);
         model.AddTo(command);
         data.AddTo(command);
@@ -63,7 +65,8 @@ internal static class EvalCommand
                 load = m => { using (file) ReferenceCheckpoint.LoadInto(m, file, path); };
             }
             using var dataset = DataArguments.Load(dataSpec, term);
-            spec = spec with { Options = spec.Options with { InputChannels = (int)dataset.Train.Channels, NumClasses = spec.Options.NumClasses ?? dataset.NumClasses } };
+            spec = spec with { Options = spec.Options with { InputChannels = (int)dataset.Train.Channels,
+                NumClasses = spec.Options.NumClasses ?? dataset.NumClasses } };
             string which = result.GetValue(split)!.ToLowerInvariant();
             var images = which switch
             {
@@ -79,16 +82,19 @@ internal static class EvalCommand
             load(net);
             net.to(device);
             if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");
-            var r = Evaluator.Evaluate(net, images, dataset.Normalization, result.GetValue(batch), device, memoryFormat);
+            var r = Evaluator.Evaluate(net, images, dataset.Normalization, result.GetValue(batch), device,
+                memoryFormat);
             Render(term.Results, spec.Describe(), which, images.ClassNames, r);
             if (result.GetValue(json))
-                term.Out.WriteLine(ToJson(path, spec, dataSpec, which, images.ClassNames, r).ToJsonString(new() { WriteIndented = true }));
+                term.Out.WriteLine(ToJson(path, spec, dataSpec, which, images.ClassNames,
+                    r).ToJsonString(new() { WriteIndented = true }));
             return ExitCodes.Success;
         });
         return command;
     }
 
-    private static JsonObject ToJson(string path, ModelSpec spec, DatasetSpec data, string split, IReadOnlyList<string> classes, EvaluationResult r)
+    private static JsonObject ToJson(string path, ModelSpec spec, DatasetSpec data, string split,
+        IReadOnlyList<string> classes, EvaluationResult r)
     {
         var perClass = new JsonObject();
         for (int c = 0; c < classes.Count; c++) perClass[classes[c]] = double.IsNaN(r.PerClassAccuracy[c]) ? null : r.PerClassAccuracy[c];
@@ -111,13 +117,15 @@ internal static class EvalCommand
         };
     }
 
-    private static void Render(IAnsiConsole console, string model, string split, IReadOnlyList<string> classes, EvaluationResult r)
+    private static void Render(IAnsiConsole console, string model, string split, IReadOnlyList<string> classes,
+        EvaluationResult r)
     {
         console.MarkupLine($"[bold]{Markup.Escape(model)}[/] on the {split} set: accuracy [bold]{r.Accuracy:F2}%[/], " +
             $"loss {r.Loss:F4}, {r.Samples:N0} images, {r.ImagesPerSecond:F0} images/s");
         var table = new Table().AddColumn("class").AddColumn(new TableColumn("accuracy").RightAligned());
         for (int c = 0; c < classes.Count && c < 100; c++)
-            table.AddRow(Markup.Escape(classes[c]), double.IsNaN(r.PerClassAccuracy[c]) ? "-" : $"{r.PerClassAccuracy[c]:F1}%");
+            table.AddRow(Markup.Escape(classes[c]),
+                double.IsNaN(r.PerClassAccuracy[c]) ? "-" : $"{r.PerClassAccuracy[c]:F1}%");
         console.Write(table);
         if (classes.Count <= 20)
         {

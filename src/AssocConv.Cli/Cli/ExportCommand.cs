@@ -23,12 +23,14 @@ internal static class ExportCommand
         var json = CommonOptions.Json();
         var command = new Command("export",
             "Write a checkpoint as a torch.save file under the reference implementation's names (default), as a compact file, or materialized");
-        foreach (var o in new Option[] { checkpoint, output, compact, fp16, materialized, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { checkpoint, output, compact, fp16, materialized,
+            json }) command.Options.Add(o);
         command.SetAction(result =>
         {
             CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
-            bool isCompact = result.GetValue(compact), isMaterialized = result.GetValue(materialized), half = result.GetValue(fp16);
+            bool isCompact = result.GetValue(compact), isMaterialized = result.GetValue(materialized),
+                half = result.GetValue(fp16);
             if (isCompact && isMaterialized) throw new UsageException("--compact and --materialized: choose one");
             if (half && !isCompact) throw new UsageException("--fp16 applies to --compact only");
             var path = result.GetValue(checkpoint)!;

@@ -17,7 +17,8 @@ internal static class ImportCommand
         var model = new ModelArguments();
         var data = new DataArguments(required: true);
         var output = new Option<string>("--out") { Description = "The AssocConv checkpoint to write", Required = true };
-        var command = new Command("import", "Convert a reference PyTorch checkpoint into an AssocConv checkpoint (then eval and predict need no --model)");
+        var command = new Command("import",
+            "Convert a reference PyTorch checkpoint into an AssocConv checkpoint (then eval and predict need no --model)");
         command.Options.Add(checkpoint);
         model.AddTo(command);
         data.AddTo(command);
@@ -48,7 +49,8 @@ internal static class ImportCommand
                     {
                         ["file"] = Path.GetFullPath(path),
                         ["layout"] = file.Layout.ToString(),
-                        ["extras"] = new JsonObject(file.Extras.Select(e => KeyValuePair.Create(e.Key, JsonValue.Create(e.Value?.ToString())))
+                        ["extras"] = new JsonObject(file.Extras.Select(e => KeyValuePair.Create(e.Key,
+                            JsonValue.Create(e.Value?.ToString())))
                             .Select(kv => new KeyValuePair<string, JsonNode?>(kv.Key, kv.Value))),
                     },
                 };

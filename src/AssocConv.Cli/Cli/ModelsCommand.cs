@@ -37,7 +37,8 @@ internal static class ModelsCommand
             }
             var table = new Table().AddColumn("model").AddColumn("default generator").AddColumn("description");
             foreach (var e in entries)
-                table.AddRow(e.Name, $"{e.DefaultGenerator.Slice}, code {e.DefaultGenerator.CodeSize}", Markup.Escape(e.Description));
+                table.AddRow(e.Name, $"{e.DefaultGenerator.Slice}, code {e.DefaultGenerator.CodeSize}",
+                    Markup.Escape(e.Description));
             term.Results.Write(table);
             term.Results.MarkupLine("Also any [bold]resnetN[/] with N = 6n+2 (resnet164, resnet1202) and any " +
                 "[bold]densenet-bc-DEPTH-GROWTH[/] with DEPTH = 6n+4 (densenet-bc-190-40).");

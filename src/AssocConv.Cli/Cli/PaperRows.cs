@@ -6,11 +6,13 @@ namespace AssocConv.Cli;
 /// One row of the paper's CIFAR-10 table: a model, its generator, and the authors' checkpoint of that configuration
 /// when one is known (its file name; the file records the accuracy the reference code measured).
 /// </summary>
-internal sealed record PaperRow(string Name, string Model, SliceShape Slice, int CodeSize, string? ReferenceCheckpoint = null)
+internal sealed record PaperRow(string Name, string Model, SliceShape Slice, int CodeSize,
+    string? ReferenceCheckpoint = null)
 {
     /// <summary>The model's own generator defaults (initialisation as the reference's) with this row's slice and code
     /// size.</summary>
-    public GeneratorOptions Generator => Models.ModelZoo.Get(Model).DefaultGenerator with { Slice = Slice, CodeSize = CodeSize };
+    public GeneratorOptions Generator => Models.ModelZoo.Get(Model).DefaultGenerator with { Slice = Slice,
+        CodeSize = CodeSize };
 }
 
 internal static class PaperRows

@@ -14,7 +14,8 @@ internal static class ParamsCommand
     {
         var model = new ModelArguments();
         var json = CommonOptions.Json();
-        var command = new Command("params", "Count a model's parameters by group (generator once) and compare with its plain counterpart");
+        var command = new Command("params",
+            "Count a model's parameters by group (generator once) and compare with its plain counterpart");
         model.AddTo(command);
         command.Options.Add(json);
         command.SetAction(result =>

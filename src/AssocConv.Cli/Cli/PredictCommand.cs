@@ -14,11 +14,14 @@ internal static class PredictCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv train'", Required = true };
-        var top = new Option<int>("--top") { Description = "How many classes to show per image", DefaultValueFactory = _ => 5 };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv train'",
+            Required = true };
+        var top = new Option<int>("--top") { Description = "How many classes to show per image",
+            DefaultValueFactory = _ => 5 };
         var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, BMP, GIF, WebP; any size, resized)", Arity = ArgumentArity.OneOrMore };
         var json = CommonOptions.Json();
-        var command = new Command("predict", "Classify images with a trained model: the top classes with probabilities");
+        var command = new Command("predict",
+            "Classify images with a trained model: the top classes with probabilities");
         command.Options.Add(checkpoint);
         command.Options.Add(top);
         command.Options.Add(json);
@@ -47,8 +50,10 @@ internal static class PredictCommand
             {
                 var pixels = ImageFile.Read(image, channels, height, width);
                 using var scope = NewDisposeScope();
-                using var set = new LabeledImages(tensor(pixels, new long[] { 1, channels, height, width }), tensor(new long[] { 0 }), classes);
-                var pipeline = new BatchPipeline(set, normalization, 1, shuffle: false, augment: false, seed: 0, device);
+                using var set = new LabeledImages(tensor(pixels, new long[] { 1, channels, height, width }),
+                    tensor(new long[] { 0 }), classes);
+                var pipeline = new BatchPipeline(set, normalization, 1, shuffle: false, augment: false, seed: 0,
+                    device);
                 using var batch = pipeline.Epoch(0).Single();
                 Tensor probabilities;
                 using (no_grad()) probabilities = nn.functional.softmax(model.call(batch.Images), 1)[0];

@@ -30,8 +30,8 @@ internal sealed class ProgressObserver : ITrainingObserver
         if (!Live) return work();
         T result = default!;
         _console.Progress()
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(),
+                new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
             .Start(ctx =>
             {
                 _task = ctx.AddTask("starting", maxValue: 1);

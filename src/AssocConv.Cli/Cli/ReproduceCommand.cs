@@ -34,7 +34,8 @@ internal static class ReproduceCommand
         };
         var output = new Option<string>("--out") { Description = "Folder for the rows' runs and the table; a second call resumes it", Required = true };
         var json = CommonOptions.Json();
-        var command = new Command("reproduce", "Train the paper's CIFAR-10 rows, plain and associative, and write the results table (Markdown, PNG, JSON)");
+        var command = new Command("reproduce",
+            "Train the paper's CIFAR-10 rows, plain and associative, and write the results table (Markdown, PNG, JSON)");
         command.Options.Add(rowsOption);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -46,7 +47,8 @@ internal static class ReproduceCommand
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
             var rows = result.GetValue(rowsOption) is { } text
-                ? text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(PaperRows.Get).DistinctBy(r => r.Name).ToList()
+                ? text.Split(',',
+                    StringSplitOptions.RemoveEmptyEntries).Select(PaperRows.Get).DistinctBy(r => r.Name).ToList()
                 : PaperRows.All.ToList();
             if (rows.Count == 0) throw new UsageException("--rows: name at least one row");
             var training = recipe.Read(result);
@@ -61,8 +63,8 @@ internal static class ReproduceCommand
             {
                 var generator = codeInit is null ? row.Generator : row.Generator with { CodeInit = codeInit.Value };
                 term.Error.WriteLine($"row {row.Name}: {row.Model}, plain and associative ({generator.Describe()})");
-                var runs = ComparisonRuns.Run(row.Model, new ModelOptions { Generator = generator }, training, [training.Seed],
-                    Path.Combine(root, row.Name), dataset, device, term);
+                var runs = ComparisonRuns.Run(row.Model, new ModelOptions { Generator = generator }, training,
+                    [training.Seed], Path.Combine(root, row.Name), dataset, device, term);
                 if (runs is null) return ExitCodes.Interrupted;
                 entries.Add(new JsonObject
                 {
@@ -127,7 +129,8 @@ internal static class ReproduceCommand
         static string Acc(JsonNode? n) => n is null ? "-" : $"{(double)n:F2}%";
         static string Time(JsonNode? n) => n is null ? "-" : $"{(double)n / 60:F1} min";
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"{report["data"]}, recipe {report["recipe"]}, {report["epochs"]} epochs, seed {report["seed"]}; ");
+        text.Append(CultureInfo.InvariantCulture,
+            $"{report["data"]}, recipe {report["recipe"]}, {report["epochs"]} epochs, seed {report["seed"]}; ");
         text.Append("test accuracy of the final epoch (with flip test-time augmentation in brackets).\n\n");
         text.Append("| row | slice, code | plain params | plain acc | assoc. params | ratio | assoc. acc | gap | reference checkpoint | train time (plain + assoc.) |\n");
         text.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -153,9 +156,11 @@ internal static class ReproduceCommand
         {
             var points = report["rows"]!.AsArray()
                 .Where(r => r![variant]!["test_accuracy"] is not null)
-                .Select(r => ((string)r!["row"]!, (double)(long)r[variant]!["trainable"]! / 1000, (double)r[variant]!["test_accuracy"]!)).ToList();
+                .Select(r => ((string)r!["row"]!, (double)(long)r[variant]!["trainable"]! / 1000,
+                    (double)r[variant]!["test_accuracy"]!)).ToList();
             if (points.Count == 0) continue;
-            var scatter = plot.Add.ScatterPoints(points.Select(p => p.Item2).ToArray(), points.Select(p => p.Item3).ToArray());
+            var scatter = plot.Add.ScatterPoints(points.Select(p => p.Item2).ToArray(),
+                points.Select(p => p.Item3).ToArray());
             scatter.LegendText = variant;
             scatter.MarkerSize = 10;
             foreach (var (name, x, y) in points) plot.Add.Text(name, x, y);

@@ -18,22 +18,24 @@ internal static class RunPlots
 
     /// <summary>Curves of several runs on one plot (compare): one line per run and series.</summary>
     public static void WriteComparison(string path, string title, string yLabel,
-        IEnumerable<(string Name, IReadOnlyList<EpochMetrics> History)> runs, Func<EpochMetrics, double> value, TextWriter warnings)
+        IEnumerable<(string Name, IReadOnlyList<EpochMetrics> History)> runs, Func<EpochMetrics, double> value,
+            TextWriter warnings)
     {
         var plot = new ScottPlot.Plot();
         foreach (var (name, history) in runs) AddLine(plot, name, history, value);
         Finish(plot, path, title, yLabel, warnings);
     }
 
-    private static void Plot(string path, string title, string yLabel, IReadOnlyList<EpochMetrics> history, TextWriter warnings,
-        params (string Name, Func<EpochMetrics, double> Value)[] series)
+    private static void Plot(string path, string title, string yLabel, IReadOnlyList<EpochMetrics> history,
+        TextWriter warnings, params (string Name, Func<EpochMetrics, double> Value)[] series)
     {
         var plot = new ScottPlot.Plot();
         foreach (var (name, value) in series) AddLine(plot, name, history, value);
         Finish(plot, path, title, yLabel, warnings);
     }
 
-    private static void AddLine(ScottPlot.Plot plot, string name, IReadOnlyList<EpochMetrics> history, Func<EpochMetrics, double> value)
+    private static void AddLine(ScottPlot.Plot plot, string name, IReadOnlyList<EpochMetrics> history,
+        Func<EpochMetrics, double> value)
     {
         var points = history.Where(m => double.IsFinite(value(m))).ToList();
         if (points.Count == 0) return;

@@ -19,7 +19,8 @@ internal static class TrainCommand
         var generatorFrom = new Option<string?>("--generator-from") { Description = "Load and freeze the generator of this checkpoint; only codes, batch-norm and the rest train" };
         var binary = new Option<bool>("--binary-generator") { Description = "Train with a fixed random binary (+-0.5) generator" };
         var json = CommonOptions.Json();
-        var command = new Command("train", "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128) or --recipe fast");
+        var command = new Command("train",
+            "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128) or --recipe fast");
         model.AddTo(command);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -64,7 +65,9 @@ internal static class TrainCommand
                 var training = recipe.Read(result);
                 using var dataset = DataArguments.Load(spec, term);
                 var modelSpec = new ModelSpec(entry.Name, options);
-                trainer = Trainer.Start(outDir, modelSpec, dataset, training, new JsonObject { ["command"] = string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) }, device);
+                trainer = Trainer.Start(outDir, modelSpec, dataset, training,
+                    new JsonObject { ["command"] = string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) },
+                        device);
                 if (result.GetValue(generatorFrom) is { } from)
                 {
                     if (options.Plain) throw new UsageException("--generator-from: a plain model has no generator");

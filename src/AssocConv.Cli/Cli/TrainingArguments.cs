@@ -82,9 +82,10 @@ internal sealed class TrainingArguments
     // the options that decide what a run computes (a resumed run keeps them); diagnostics and memory format do not
     private Option[] RunShaping =>
     [
-        _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr, _generatorDecay,
-        _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit, _precision,
-    ];
+        _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr,
+            _generatorDecay,
+        _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit,
+    _precision, ];
 
     /// <summary>The recipe named by --recipe (or the default).</summary>
     public string RecipeName(ParseResult result) => (result.GetValue(_recipe) ?? DefaultRecipe).Trim().ToLowerInvariant();
@@ -110,7 +111,9 @@ internal sealed class TrainingArguments
         }
         if (result.GetValue(_milestones) is { } text)
         {
-            try { options = options with { Milestones = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => int.Parse(m, CultureInfo.InvariantCulture)).ToArray() }; }
+            try { options = options with { Milestones = text.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => int.Parse(m,
+                    CultureInfo.InvariantCulture)).ToArray() }; }
             catch (FormatException) { throw new UsageException($"--milestones: '{text}' is not a list of epochs like 100,150"); }
         }
         options = options with

@@ -91,7 +91,8 @@ internal static class TrainingSession
             }, report),
             ["history"] = new JsonArray(result.History.Select(m => (JsonNode)m.ToJson()).ToArray()),
         };
-        AtomicFile.WriteText(Path.Combine(result.RunDirectory, "summary.json"), json.ToJsonString(new() { WriteIndented = true }));
+        AtomicFile.WriteText(Path.Combine(result.RunDirectory, "summary.json"),
+            json.ToJsonString(new() { WriteIndented = true }));
         return json;
     }
 
@@ -114,7 +115,8 @@ internal static class TrainingSession
             if (s["best_val_accuracy"] is { } v) table.AddRow("validation accuracy there", $"{(double)v:F2}%");
             table.AddRow("test accuracy there", Percent(s["best_test_accuracy"]));
             table.AddRow("test accuracy, last epoch", Percent(s["last_test_accuracy"]));
-            if (s["last_test_accuracy_flip"] is { } flip) table.AddRow("  with flip test-time augmentation", $"{(double)flip:F2}%");
+            if (s["last_test_accuracy_flip"] is { } flip) table.AddRow("  with flip test-time augmentation",
+                $"{(double)flip:F2}%");
         }
         table.AddRow("training time", $"{(double)s["train_seconds"]!:F0} s");
         if (s["parameters"]?["groups"] is JsonObject groups)

@@ -24,6 +24,7 @@ public static class NativeAllocator
 
     /// <summary>The allocator a process's <c>/proc/PID/maps</c> text shows.</summary>
     internal static string FromMaps(string maps) =>
-        maps.Split('\n').Any(line => line.TrimEnd().EndsWith(".so.2", StringComparison.Ordinal) && line.Contains("/libjemalloc", StringComparison.Ordinal))
+        maps.Split('\n').Any(line => line.TrimEnd().EndsWith(".so.2",
+            StringComparison.Ordinal) && line.Contains("/libjemalloc", StringComparison.Ordinal))
             ? "jemalloc" : "system";
 }

@@ -143,8 +143,10 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
             {
                 case CodeInit.ReferenceResNet: codes.normal_(0.001, 1.0); break;
                 case CodeInit.StandardNormal: codes.normal_(0.0, 1.0); break;
-                case CodeInit.FanIn: codes.normal_(0.0, FanInCodeStd(generator, InChannelsPerGroup * kernelSize.Height * kernelSize.Width)); break;
-                default: throw new ArgumentOutOfRangeException(nameof(generator), generator.Options.CodeInit, "unknown code initialisation");
+                case CodeInit.FanIn: codes.normal_(0.0,
+                    FanInCodeStd(generator, InChannelsPerGroup * kernelSize.Height * kernelSize.Width)); break;
+                default: throw new ArgumentOutOfRangeException(nameof(generator), generator.Options.CodeInit,
+                    "unknown code initialisation");
             }
         }
         code = new Parameter(codes);
@@ -255,8 +257,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
                 $"associative layer '{GetName()}': kernel must be [{string.Join(", ", expected)}], got [{string.Join(", ", kernel.shape)}]");
         using var scope = torch.NewDisposeScope();
         var slice = _generator.Slice;
-        var padded = torch.zeros(new[] { SliceRows * slice.Out, SliceColumns * slice.In, (long)slice.KernelHeight, slice.KernelWidth },
-            dtype: kernel.dtype, device: kernel.device);
+        var padded = torch.zeros(new[] { SliceRows * slice.Out, SliceColumns * slice.In, (long)slice.KernelHeight,
+            slice.KernelWidth }, dtype: kernel.dtype, device: kernel.device);
         padded.narrow(0, 0, OutChannels).narrow(1, 0, InChannelsPerGroup)
             .narrow(2, 0, KernelSize.Height).narrow(3, 0, KernelSize.Width).copy_(kernel);
         var slices = _generator.Layout switch

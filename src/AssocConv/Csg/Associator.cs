@@ -26,7 +26,8 @@ public static class Associator
     /// nothing
     /// could be replaced, or <see cref="AssociateInit.FromWeights"/> is asked of a binary generator.</exception>
     public static AssociationReport Associate(nn.Module model, GeneratorOptions options,
-        Func<ConvCandidate, bool>? select = null, AssociateInit init = AssociateInit.Random, string generatorName = "CSG")
+        Func<ConvCandidate, bool>? select = null, AssociateInit init = AssociateInit.Random,
+            string generatorName = "CSG")
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
@@ -91,12 +92,14 @@ public static class Associator
             ParameterReport.Of(model).Trainable, overall);
     }
 
-    private static (AssociativeConv2d? Layer, string? Reason) TryCreate(ConvolutionalSliceGenerator generator, ConvCandidate c)
+    private static (AssociativeConv2d? Layer,
+        string? Reason) TryCreate(ConvolutionalSliceGenerator generator, ConvCandidate c)
     {
         var conv = c.Conv;
         var slice = generator.Slice;
         if (c.KernelSize.Height > slice.KernelHeight || c.KernelSize.Width > slice.KernelWidth)
-            return (null, $"kernel {c.KernelSize.Height}x{c.KernelSize.Width} is larger than the slice's {slice.KernelHeight}x{slice.KernelWidth}");
+            return (null,
+                $"kernel {c.KernelSize.Height}x{c.KernelSize.Width} is larger than the slice's {slice.KernelHeight}x{slice.KernelWidth}");
         if (conv.padding_mode != PaddingModes.Zeros)
             return (null, $"padding mode {conv.padding_mode} (only zero padding is supported)");
         long[] padding;
@@ -109,7 +112,8 @@ public static class Associator
                 padding = new long[] { 0, 0 };
                 break;
             default:   // 'same': expressible as symmetric padding only at stride 1 with an even total
-                var total = new[] { conv.dilation[0] * (c.KernelSize.Height - 1), conv.dilation[1] * (c.KernelSize.Width - 1) };
+                var total = new[] { conv.dilation[0] * (c.KernelSize.Height - 1),
+                    conv.dilation[1] * (c.KernelSize.Width - 1) };
                 if (conv.stride.Any(s => s != 1) || total.Any(t => t % 2 != 0))
                     return (null, "'same' padding that is not symmetric");
                 padding = new[] { total[0] / 2, total[1] / 2 };

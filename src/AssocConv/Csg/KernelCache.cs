@@ -20,7 +20,8 @@ public static class KernelCache
         if (model is AssociativeConv2d self) self.InvalidateKernel();
     }
 
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module, IReadOnlyList<AssociativeConv2d>> Layers = new();
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<nn.Module,
+        IReadOnlyList<AssociativeConv2d>> Layers = new();
 
     /// <summary>
     /// For the forward pass of <paramref name="model"/>, generates all its associative layers' kernels with one

@@ -62,7 +62,8 @@ public static class Materializer
         conv.weight!.requires_grad = code.requires_grad || layer.Generator.Weight.requires_grad;
         if (!layer.training) conv.eval();
         if (layer.InputGuard is { } guard)   // a guarded layer stays guarded
-            conv.register_forward_pre_hook((m, x) => guard(x, conv.weight!, conv.stride, conv.padding!, conv.dilation, conv.groups));
+            conv.register_forward_pre_hook((m, x) => guard(x, conv.weight!, conv.stride, conv.padding!, conv.dilation,
+                conv.groups));
         return conv;
     }
 }

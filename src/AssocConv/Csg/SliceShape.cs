@@ -39,7 +39,8 @@ public readonly record struct SliceShape(int Out, int In, int KernelHeight = 3, 
         var numbers = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
         {
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out numbers[i]) || numbers[i] < 1)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture,
+                out numbers[i]) || numbers[i] < 1)
                 throw new FormatException($"slice '{text}': '{parts[i]}' is not a positive whole number");
         }
         return parts.Length == 2

@@ -117,7 +117,8 @@ public sealed class BatchPipeline
     /// <summary>Vertical and horizontal offsets (<c>[2, n]</c>, 0 to 8) and flip flags (<c>[n]</c>, 0 or 1) for
     /// <paramref name="n"/> images.</summary>
     private static (Tensor Offsets, Tensor Flips) DrawAugmentation(long n, Generator generator) =>
-        (randint(0, 2 * Padding + 1, new[] { 2, n }, generator: generator), randint(0, 2, new[] { n }, generator: generator));
+        (randint(0, 2 * Padding + 1, new[] { 2, n }, generator: generator),
+            randint(0, 2, new[] { n }, generator: generator));
 
     /// <summary>Pads every image by 4 zero pixels, cuts a random window of the original size, flips half of
     /// them.</summary>

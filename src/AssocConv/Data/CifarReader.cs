@@ -46,14 +46,16 @@ public static class CifarReader
         return names.Length == fallback.Length ? names : fallback;
     }
 
-    private static LabeledImages Read(string[] files, int labelBytes, int labelIndex, int classes, IReadOnlyList<string> names)
+    private static LabeledImages Read(string[] files, int labelBytes, int labelIndex, int classes,
+        IReadOnlyList<string> names)
     {
         int recordSize = labelBytes + Pixels;
         var records = new long[files.Length];
         for (int f = 0; f < files.Length; f++)
         {
             var file = files[f];
-            if (!File.Exists(file)) throw new DataFormatException(file, "missing (expected the official binary CIFAR file)");
+            if (!File.Exists(file)) throw new DataFormatException(file,
+                "missing (expected the official binary CIFAR file)");
             long length = AssocConv.IO.RegularFile.Resolve(file).Length;   // a link's target, not the link
             if (length == 0 || length % recordSize != 0)
                 throw new DataFormatException(file,

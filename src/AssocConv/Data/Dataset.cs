@@ -26,7 +26,8 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
         {
             DatasetKind.Cifar10 => With(CifarReader.ReadCifar10(folder), Normalization.Cifar10),
             DatasetKind.Cifar100 => With(CifarReader.ReadCifar100(folder), Normalization.Cifar100),
-            DatasetKind.FashionMnist => With(IdxReader.ReadFolder(folder, IdxReader.FashionMnistClasses), Normalization.FashionMnist),
+            DatasetKind.FashionMnist => With(IdxReader.ReadFolder(folder, IdxReader.FashionMnistClasses),
+                Normalization.FashionMnist),
             DatasetKind.Mnist => With(IdxReader.ReadFolder(folder, IdxReader.MnistClasses), Normalization.Mnist),
             DatasetKind.Folder => ImageFolderReader.Read(folder),
             _ => throw new ArgumentOutOfRangeException(nameof(spec)),
@@ -34,7 +35,8 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
         return new Dataset(spec, folder, train, test, normalization);
     }
 
-    private static (LabeledImages, LabeledImages, Normalization) With((LabeledImages Train, LabeledImages Test) sets, Normalization n) =>
+    private static (LabeledImages, LabeledImages,
+        Normalization) With((LabeledImages Train, LabeledImages Test) sets, Normalization n) =>
         (sets.Train, sets.Test, n);
 
     /// <summary>The folder <paramref name="spec"/> names, or the first of its search folders that exists.</summary>

@@ -28,20 +28,25 @@ public sealed record DatasetSource(DatasetKind Kind, string FolderName, IReadOnl
     {
         static DownloadFile F(string url, string md5, long bytes) => new(new Uri(url), md5, bytes);
         static DownloadFile[] Idx(string baseUrl, string[] md5, long[] bytes) =>
-            new[] { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" }
+            new[] { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                "t10k-labels-idx1-ubyte.gz" }
                 .Select((n, i) => F(baseUrl + n, md5[i], bytes[i])).ToArray();
         return kind switch
         {
             DatasetKind.Cifar10 => new(kind, "cifar-10-batches-bin",
-                [F("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170_052_171)], true),
-            DatasetKind.Cifar100 => new(kind, "cifar-100-binary",
-                [F("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8", 168_513_733)], true),
+                [F("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530",
+            170_052_171)], true), DatasetKind.Cifar100 => new(kind, "cifar-100-binary",
+                [F("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8",
+                    168_513_733)], true),
             // the project's own repository: its S3 website address serves plain HTTP only
-            DatasetKind.FashionMnist => new(kind, "fashion-mnist", Idx("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-                ["8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe", "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"],
+            DatasetKind.FashionMnist => new(kind, "fashion-mnist",
+                Idx("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                ["8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+                    "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"],
                 [26_421_880, 29_515, 4_422_102, 5_148]), false),
             DatasetKind.Mnist => new(kind, "mnist", Idx("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                ["f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432", "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"],
+                ["f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+                    "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"],
                 [9_912_422, 28_881, 1_648_877, 4_542]), false),
             _ => throw new ArgumentException($"{kind} has no official download"),
         };
@@ -87,7 +92,8 @@ public static class DatasetDownloader
     /// damaged.</exception>
     /// <exception cref="HttpRequestException">The server refused, could not be reached, stalled, or redirected to plain
     /// HTTP.</exception>
-    public static async Task<string> DownloadAsync(DatasetSource source, string root, IProgress<DownloadProgress>? progress = null,
+    public static async Task<string> DownloadAsync(DatasetSource source, string root,
+        IProgress<DownloadProgress>? progress = null,
         HttpClient? http = null, CancellationToken cancel = default, DownloadPolicy? policy = null)
     {
         policy ??= DownloadPolicy.Default;
@@ -150,10 +156,11 @@ public static class DatasetDownloader
         }
     }
 
-    private sealed class TransientDownloadException(string message, Exception? inner = null) : Exception(message, inner);
+    private sealed class TransientDownloadException(string message,
+        Exception? inner = null) : Exception(message, inner);
 
-    private static async Task FetchAsync(HttpClient http, DownloadFile file, string path, IProgress<DownloadProgress>? progress,
-        DownloadPolicy policy, CancellationToken cancel)
+    private static async Task FetchAsync(HttpClient http, DownloadFile file, string path,
+        IProgress<DownloadProgress>? progress, DownloadPolicy policy, CancellationToken cancel)
     {
         using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         stall.CancelAfter(policy.Stall);
@@ -163,7 +170,8 @@ public static class DatasetDownloader
         {
             for (int redirects = 0; ; redirects++)
             {
-                response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, stall.Token).ConfigureAwait(false);
+                response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead,
+                    stall.Token).ConfigureAwait(false);
                 if ((int)response.StatusCode is < 300 or >= 400 || response.Headers.Location is not { } location) break;
                 response.Dispose();
                 var next = location.IsAbsoluteUri ? location : new Uri(url, location);

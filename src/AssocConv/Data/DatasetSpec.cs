@@ -91,5 +91,6 @@ public sealed record DatasetSpec(DatasetKind Kind, string? Folder)
 
     /// <summary><c>~/.cache/assocconv/datasets</c>, where <c>assocconv data download</c> puts datasets.</summary>
     public static string DefaultCacheRoot =>
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "assocconv", "datasets");
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "assocconv",
+            "datasets");
 }

@@ -72,12 +72,14 @@ public static class DatasetVerifier
                 var name = parts[1].TrimStart('*').Trim();
                 var path = Path.Combine(folder, name);
                 string found = File.Exists(path) ? Md5(path) : "missing";
-                checks.Add(new FileCheck($"{name} (MD5SUMS)", found, parts[0].ToLowerInvariant(), found == parts[0].ToLowerInvariant()));
+                checks.Add(new FileCheck($"{name} (MD5SUMS)", found, parts[0].ToLowerInvariant(),
+                    found == parts[0].ToLowerInvariant()));
             }
         return checks;
     }
 
-    private static void Files(string folder, (string Name, long Bytes, string? Md5)[] files, int record, List<FileCheck> checks)
+    private static void Files(string folder, (string Name, long Bytes, string? Md5)[] files, int record,
+        List<FileCheck> checks)
     {
         foreach (var (name, bytes, md5) in files)
         {
@@ -91,7 +93,8 @@ public static class DatasetVerifier
             long length = IO.RegularFile.Resolve(path).Length;
             string records = length % record == 0 ? $"{length / record:N0} records" : $"{length:N0} bytes (not whole records)";
             string? sum = length == bytes && md5 is not null ? Md5(path) : null;
-            checks.Add(new FileCheck(name, records + (sum is null ? "" : $", MD5 {sum}"), expected, length == bytes && (md5 is null || sum == md5)));
+            checks.Add(new FileCheck(name, records + (sum is null ? "" : $", MD5 {sum}"), expected,
+                length == bytes && (md5 is null || sum == md5)));
         }
     }
 

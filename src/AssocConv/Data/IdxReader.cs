@@ -21,7 +21,8 @@ public static class IdxReader
     /// </summary>
     /// <exception cref="DataFormatException">A file is missing or malformed, counts disagree, or a label is out of
     /// range.</exception>
-    public static (LabeledImages Train, LabeledImages Test) ReadFolder(string folder, IReadOnlyList<string> classNames) =>
+    public static (LabeledImages Train,
+        LabeledImages Test) ReadFolder(string folder, IReadOnlyList<string> classNames) =>
         (ReadPair(Find(folder, "train-images-idx3-ubyte"), Find(folder, "train-labels-idx1-ubyte"), classNames),
          ReadPair(Find(folder, "t10k-images-idx3-ubyte"), Find(folder, "t10k-labels-idx1-ubyte"), classNames));
 
@@ -48,12 +49,14 @@ public static class IdxReader
         var (labelDims, labelBytes) = ParseIdx(labelsName, labelsFile, 1);
         string imagesPath = imagesName, labelsPath = labelsName;
         if (labelDims[0] != imageDims[0])
-            throw new DataFormatException(labelsPath, $"{labelDims[0]:N0} labels for {imageDims[0]:N0} images in {imagesPath}");
+            throw new DataFormatException(labelsPath,
+                $"{labelDims[0]:N0} labels for {imageDims[0]:N0} images in {imagesPath}");
         var labels = new long[labelBytes.Length];
         for (int i = 0; i < labelBytes.Length; i++)
         {
             if (labelBytes[i] >= classNames.Count)
-                throw new DataFormatException(labelsPath, $"label {labelBytes[i]} at index {i} is not below {classNames.Count}");
+                throw new DataFormatException(labelsPath,
+                    $"label {labelBytes[i]} at index {i} is not below {classNames.Count}");
             labels[i] = labelBytes[i];
         }
         return new LabeledImages(tensor(pixels, new long[] { imageDims[0], 1, imageDims[1], imageDims[2] }),
@@ -64,7 +67,8 @@ public static class IdxReader
         File.Exists(path) ? AssocConv.IO.RegularFile.ReadAllBytes(path) : throw new DataFormatException(path, "missing");
 
     /// <summary>An IDX file's dimensions and its <c>uint8</c> payload, checked against the header.</summary>
-    public static (int[] Dims, byte[] Data) ReadIdx(string path, int expectedDims) => ParseIdx(path, ReadFile(path), expectedDims);
+    public static (int[] Dims, byte[] Data) ReadIdx(string path, int expectedDims) => ParseIdx(path, ReadFile(path),
+        expectedDims);
 
     /// <summary>Bytes of data an IDX file may declare: 20 times Fashion-MNIST's training images.</summary>
     public const long MaxDataBytes = 1L << 30;
@@ -103,13 +107,15 @@ public static class IdxReader
                 throw new DataFormatException(path,
                     $"header says {string.Join(" x ", dims)}{(count <= MaxDataBytes ? $" = {count:N0}" : "")} bytes of data, the file holds {bytes.Length - header.Length:N0}");
             if (count > MaxDataBytes)
-                throw new DataFormatException(path, $"header declares {string.Join(" x ", dims)} bytes, more than the {MaxDataBytes:N0} read");
+                throw new DataFormatException(path,
+                    $"header declares {string.Join(" x ", dims)} bytes, more than the {MaxDataBytes:N0} read");
             // a gzip stream's real length is known only by decoding it: grow with what arrives, not with what is
             // declared
             using var received = new MemoryStream((int)Math.Min(count, 1 << 24));
             var chunk = new byte[1 << 16];
             int n;
-            while (received.Length < count && (n = stream.Read(chunk, 0, (int)Math.Min(chunk.Length, count - received.Length))) > 0)
+            while (received.Length < count && (n = stream.Read(chunk, 0,
+                (int)Math.Min(chunk.Length, count - received.Length))) > 0)
                 received.Write(chunk, 0, n);
             got = (int)received.Length;
             bool longer = got == count && stream.ReadByte() >= 0;

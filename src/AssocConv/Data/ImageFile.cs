@@ -24,11 +24,14 @@ public static class ImageFile
         if (Directory.Exists(path)) throw new DataFormatException(path, "is a directory, not an image");
         if (!File.Exists(path)) throw new DataFormatException(path, "missing");
         // the size an image declares is checked before its pixels are decoded: a small file can declare gigapixels
-        using var codec = SKCodec.Create(path) ?? throw new DataFormatException(path, "not an image SkiaSharp can decode (PNG, JPEG, BMP, GIF, WebP)");
+        using var codec = SKCodec.Create(path) ?? throw new DataFormatException(path,
+            "not an image SkiaSharp can decode (PNG, JPEG, BMP, GIF, WebP)");
         long declared = (long)codec.Info.Width * codec.Info.Height;
         if (codec.Info.Width < 1 || codec.Info.Height < 1 || declared > MaxPixels)
-            throw new DataFormatException(path, $"declares {codec.Info.Width:N0}x{codec.Info.Height:N0} pixels, more than the {MaxPixels:N0} read");
-        using var decoded = SKBitmap.Decode(codec) ?? throw new DataFormatException(path, "damaged: its pixels could not be decoded");
+            throw new DataFormatException(path,
+                $"declares {codec.Info.Width:N0}x{codec.Info.Height:N0} pixels, more than the {MaxPixels:N0} read");
+        using var decoded = SKBitmap.Decode(codec) ?? throw new DataFormatException(path,
+            "damaged: its pixels could not be decoded");
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var resized = decoded.Width == width && decoded.Height == height && decoded.ColorType == SKColorType.Rgba8888
             ? decoded.Copy()

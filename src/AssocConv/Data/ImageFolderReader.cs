@@ -13,7 +13,8 @@ public static class ImageFolderReader
     /// <paramref name="channels"/> channels.</summary>
     /// <exception cref="DataFormatException">No class folders, an empty class, a test class the training set lacks, or
     /// an undecodable image.</exception>
-    public static (LabeledImages Train, LabeledImages Test, Normalization Normalization) Read(string folder, int size = 32, int channels = 3)
+    public static (LabeledImages Train, LabeledImages Test,
+        Normalization Normalization) Read(string folder, int size = 32, int channels = 3)
     {
         string train = Path.Combine(folder, "train"), test = Path.Combine(folder, "test");
         List<(string Path, int Label)> trainFiles, testFiles;
@@ -24,7 +25,8 @@ public static class ImageFolderReader
             trainFiles = Files(train, classes);
             testFiles = Files(test, classes);
             var extra = ClassFolders(test).Except(classes).ToList();
-            if (extra.Count > 0) throw new DataFormatException(test, $"classes the training set lacks: {string.Join(", ", extra)}");
+            if (extra.Count > 0) throw new DataFormatException(test,
+                $"classes the training set lacks: {string.Join(", ", extra)}");
         }
         else
         {
@@ -43,7 +45,8 @@ public static class ImageFolderReader
     {
         var classes = Directory.GetDirectories(folder).Select(Path.GetFileName).OfType<string>()
             .Where(n => !n.StartsWith('.')).OrderBy(n => n, StringComparer.Ordinal).ToArray();
-        if (classes.Length == 0) throw new DataFormatException(folder, "no class folders (expected DIR/CLASS/image files, or DIR/train/CLASS and DIR/test/CLASS)");
+        if (classes.Length == 0) throw new DataFormatException(folder,
+            "no class folders (expected DIR/CLASS/image files, or DIR/train/CLASS and DIR/test/CLASS)");
         return classes;
     }
 
@@ -56,7 +59,8 @@ public static class ImageFolderReader
             var images = Directory.Exists(dir)
                 ? Directory.GetFiles(dir).Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f))).OrderBy(f => f, StringComparer.Ordinal).ToList()
                 : [];
-            if (images.Count == 0) throw new DataFormatException(dir, "no images (png, jpg, jpeg, bmp, gif, webp) in this class folder");
+            if (images.Count == 0) throw new DataFormatException(dir,
+                "no images (png, jpg, jpeg, bmp, gif, webp) in this class folder");
             files.AddRange(images.Select(f => (f, c)));
         }
         return files;
@@ -68,7 +72,8 @@ public static class ImageFolderReader
         var pixels = new byte[(long)files.Count * per];
         try
         {
-            Parallel.For(0, files.Count, i => ImageFile.Read(files[i].Path, channels, size, size).CopyTo(pixels, (long)i * per));
+            Parallel.For(0, files.Count,
+                i => ImageFile.Read(files[i].Path, channels, size, size).CopyTo(pixels, (long)i * per));
         }
         catch (AggregateException e)
         {
@@ -77,6 +82,7 @@ public static class ImageFolderReader
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
         }
         var labels = files.Select(f => (long)f.Label).ToArray();
-        return new LabeledImages(tensor(pixels, new long[] { files.Count, channels, size, size }), tensor(labels), classes);
+        return new LabeledImages(tensor(pixels, new long[] { files.Count, channels, size, size }), tensor(labels),
+            classes);
     }
 }

@@ -56,7 +56,8 @@ public sealed class LabeledImages : IDisposable
 
     /// <summary>The first <paramref name="count"/> images, as a new set.</summary>
     public LabeledImages Take(long count) =>
-        new(Images.narrow(0, 0, Math.Min(count, Count)).clone(), Labels.narrow(0, 0, Math.Min(count, Count)).clone(), ClassNames);
+        new(Images.narrow(0, 0, Math.Min(count, Count)).clone(), Labels.narrow(0, 0, Math.Min(count, Count)).clone(),
+            ClassNames);
 
     /// <summary>Images per class, by label.</summary>
     public long[] CountPerClass()

@@ -41,7 +41,8 @@ public static class AtomicFile
         foreach (var file in Directory.EnumerateFiles(directory, "*.tmp*"))
         {
             var match = Regex.Match(Path.GetFileName(file), @"\.(\d+)\.tmp(\.\w+)?$");
-            if (!match.Success || !int.TryParse(match.Groups[1].Value, out int pid) || LiveProcess.IsRunning(pid)) continue;
+            if (!match.Success || !int.TryParse(match.Groups[1].Value,
+                out int pid) || LiveProcess.IsRunning(pid)) continue;
             try
             {
                 File.Delete(file);

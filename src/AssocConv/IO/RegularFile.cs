@@ -16,7 +16,8 @@ public static class RegularFile
         if (info.LinkTarget is not null)
         {
             info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo
-                ?? throw new FileNotFoundException($"{path} is a link to {info.LinkTarget}, which does not exist", path);
+                ?? throw new FileNotFoundException($"{path} is a link to {info.LinkTarget}, which does not exist",
+                    path);
             if (!info.Exists) throw new FileNotFoundException($"{path} is a link to {info.FullName}, which does not exist", path);
         }
         else if (!info.Exists) throw new FileNotFoundException($"no file at {path}", path);

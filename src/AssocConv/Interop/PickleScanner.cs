@@ -45,7 +45,8 @@ internal static class PickleScanner
 
         void Push(Symbol s)
         {
-            if (++created > MaxObjects) throw Fail(path, $"more than {MaxObjects:N0} objects (a state dict needs a few thousand)");
+            if (++created > MaxObjects) throw Fail(path,
+                $"more than {MaxObjects:N0} objects (a state dict needs a few thousand)");
             stack.Add(s);
         }
         Symbol Pop(int at)
@@ -67,7 +68,8 @@ internal static class PickleScanner
             if (mark < 0) throw Fail(path, $"opcode at byte {at} finds no mark");
             stack.RemoveRange(mark, stack.Count - mark);
         }
-        Symbol Top(int at) => stack.Count > 0 && stack[^1].Kind != Kind.Mark ? stack[^1] : throw Fail(path, $"opcode at byte {at} needs a value on the stack");
+        Symbol Top(int at) => stack.Count > 0 && stack[^1].Kind != Kind.Mark ? stack[^1] : throw Fail(path,
+            $"opcode at byte {at} needs a value on the stack");
         void Memoize(long index, int at)
         {
             // picklers number memo entries 0, 1, 2...; anything else could make our memo and the unpickler's differ
@@ -76,7 +78,8 @@ internal static class PickleScanner
         }
         void Recall(long index, int at)
         {
-            if (index < 0 || index >= memo.Count) throw Fail(path, $"opcode at byte {at} recalls memo entry {index}, which is not set");
+            if (index < 0 || index >= memo.Count) throw Fail(path,
+                $"opcode at byte {at} recalls memo entry {index}, which is not set");
             Push(memo[(int)index]);
         }
         void CheckGlobal(string? module, string? name)
@@ -131,7 +134,8 @@ internal static class PickleScanner
                 {
                     var name = PopValue(at);
                     var module = PopValue(at);
-                    CheckGlobal(module.Kind == Kind.Text ? module.Text : null, name.Kind == Kind.Text ? name.Text : null);
+                    CheckGlobal(module.Kind == Kind.Text ? module.Text : null,
+                        name.Kind == Kind.Text ? name.Text : null);
                     Push(Global);
                     break;
                 }
@@ -144,7 +148,8 @@ internal static class PickleScanner
                     break;
                 }
                 case '\x82': case '\x83': case '\x84':                                   // EXT1, EXT2, EXT4
-                    throw Fail(path, $"extension-registry opcode 0x{op:x2} at byte {at} (it names a global indirectly)");
+                    throw Fail(path,
+                        $"extension-registry opcode 0x{op:x2} at byte {at} (it names a global indirectly)");
                 case 'P': Line(path, data, ref i); Push(Value); break;                   // PERSID
                 case 'Q': PopValue(at); Push(Value); break;                              // BINPERSID
                 case 'R': PopValue(at); PopValue(at); Push(Value); break;                // REDUCE
@@ -162,11 +167,13 @@ internal static class PickleScanner
                 case 'e': case 'u': case '\x90': PopToMark(at); Top(at); break;          // APPENDS, SETITEMS, ADDITEMS
                 case 'p': Memoize(Number(path, Line(path, data, ref i), at), at); break; // PUT
                 case 'q': Need(path, data, i, 1); Memoize(data[i], at); i += 1; break;   // BINPUT
-                case 'r': Need(path, data, i, 4); Memoize(BinaryPrimitives.ReadUInt32LittleEndian(data[i..]), at); i += 4; break;   // LONG_BINPUT
+                case 'r': Need(path, data, i, 4); Memoize(BinaryPrimitives.ReadUInt32LittleEndian(data[i..]),
+                    at); i += 4; break;   // LONG_BINPUT
                 case '\x94': Memoize(memo.Count, at); break;                             // MEMOIZE
                 case 'g': Recall(Number(path, Line(path, data, ref i), at), at); break;  // GET
                 case 'h': Need(path, data, i, 1); Recall(data[i], at); i += 1; break;    // BINGET
-                case 'j': Need(path, data, i, 4); Recall(BinaryPrimitives.ReadUInt32LittleEndian(data[i..]), at); i += 4; break;   // LONG_BINGET
+                case 'j': Need(path, data, i, 4); Recall(BinaryPrimitives.ReadUInt32LittleEndian(data[i..]),
+                    at); i += 4; break;   // LONG_BINGET
                 case '\x97': case '\x98':                                                // NEXT_BUFFER, READONLY_BUFFER
                     throw Fail(path, $"out-of-band buffer opcode 0x{op:x2} at byte {at}");
                 default:
@@ -189,7 +196,8 @@ internal static class PickleScanner
         line.Length >= 2 && line[0] == line[^1] && line[0] is (byte)'\'' or (byte)'"' ? Plain(line[1..^1]) : new Symbol(Kind.Text);
 
     private static long Number(string path, ReadOnlySpan<byte> line, int at) =>
-        long.TryParse(Encoding.ASCII.GetString(line), out var n) ? n : throw Fail(path, $"a memo index that is not a number at byte {at}");
+        long.TryParse(Encoding.ASCII.GetString(line),
+            out var n) ? n : throw Fail(path, $"a memo index that is not a number at byte {at}");
 
     private static void Need(string path, ReadOnlySpan<byte> data, int at, long count)
     {

@@ -52,7 +52,8 @@ public static class ReferenceCheckpoint
                     problems.Add($"{key}: the file has [{string.Join(", ", tensor.shape)}], the model [{string.Join(", ", to.shape)}]");
                 else copies.Add((to, tensor));
             }
-            else if (key.EndsWith(".CSG.weight", StringComparison.Ordinal) && source.TryGetValue("CSG.weight", out var shared))
+            else if (key.EndsWith(".CSG.weight",
+                StringComparison.Ordinal) && source.TryGetValue("CSG.weight", out var shared))
             {
                 // the reference registers its one generator under every block too
                 if (!shared.shape.SequenceEqual(tensor.shape) || !shared.allclose(tensor, rtol: 0, atol: 0))
@@ -63,7 +64,8 @@ public static class ReferenceCheckpoint
         foreach (var key in target.Keys)
             if (!source.ContainsKey(key) && !key.EndsWith("num_batches_tracked", StringComparison.Ordinal))
                 problems.Add($"{key}: in the model, not in the file");
-        if (problems.Count > 0) throw new CheckpointMismatchException(fileName, problems.OrderBy(p => p, StringComparer.Ordinal).ToList());
+        if (problems.Count > 0) throw new CheckpointMismatchException(fileName,
+            problems.OrderBy(p => p, StringComparer.Ordinal).ToList());
         using (no_grad())
             foreach (var (to, from) in copies) to.copy_(from.to(to.dtype));
         model.InvalidateKernels();

@@ -45,8 +45,8 @@ public sealed class TorchFile : IDisposable
     /// <summary>Numbers and strings saved beside the state dict (e.g. <c>acc</c>, <c>epoch</c>).</summary>
     public IReadOnlyDictionary<string, object?> Extras { get; }
 
-    private TorchFile(TorchFileLayout layout, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, Tensor> stateDict,
-        IReadOnlyDictionary<string, object?> extras)
+    private TorchFile(TorchFileLayout layout, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string,
+        Tensor> stateDict, IReadOnlyDictionary<string, object?> extras)
     {
         Layout = layout;
         Tensors = tensors;
@@ -132,7 +132,8 @@ public sealed class TorchFile : IDisposable
     private static TorchFile ReadZip(string path, byte[] bytes)
     {
         using var zip = new ZipArchive(new MemoryStream(bytes, writable: false), ZipArchiveMode.Read);
-        var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) || e.FullName == "data.pkl")
+        var pkl = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl",
+            StringComparison.Ordinal) || e.FullName == "data.pkl")
             ?? throw new InvalidDataException($"{path}: a zip file without data.pkl is not a torch.save file");
         var prefix = pkl.FullName[..^"data.pkl".Length];
         // torch.save stores its entries uncompressed; a deflated archive may expand, but not like a zip bomb
@@ -175,7 +176,8 @@ public sealed class TorchFile : IDisposable
         return buffer;
     }
 
-    private static TorchFile Build(string path, TorchFileLayout layout, object root, SafeUnpickler unpickler, Dictionary<string, byte[]> data)
+    private static TorchFile Build(string path, TorchFileLayout layout, object root, SafeUnpickler unpickler,
+        Dictionary<string, byte[]> data)
     {
         var storages = new Dictionary<string, Tensor>();
         var tensors = new Dictionary<string, Tensor>();
@@ -208,7 +210,8 @@ public sealed class TorchFile : IDisposable
         {
             foreach (DictionaryEntry e in top)
                 if (e.Value is string or int or long or double or bool or BigInteger || e.Value is null) extras[e.Key.ToString()!] = e.Value;
-            var wrapper = new[] { "net", "state_dict", "model" }.FirstOrDefault(k => top.Contains(k) && top[k] is IDictionary);
+            var wrapper = new[] { "net", "state_dict",
+                "model" }.FirstOrDefault(k => top.Contains(k) && top[k] is IDictionary);
             if (wrapper is not null)
                 stateDict = tensors.Where(t => t.Key.StartsWith(wrapper + "/", StringComparison.Ordinal))
                     .ToDictionary(t => t.Key[(wrapper.Length + 1)..], t => t.Value);
@@ -226,7 +229,8 @@ public sealed class TorchFile : IDisposable
     // is exponentially large or cyclic, so containers on the current path, depth and visits are bounded. Names
     // are built only for tensors. Tensors that are the same view of a storage (the reference stores its
     // generator again under every block) share one copy; distinct views may add up to twice the storages.
-    private sealed record Walk(string Path, Dictionary<string, Tensor> Storages, Dictionary<string, Tensor> Tensors, long MaterializedBytes)
+    private sealed record Walk(string Path, Dictionary<string, Tensor> Storages, Dictionary<string, Tensor> Tensors,
+        long MaterializedBytes)
     {
         public sealed record Name(Name? Parent, object Key)
         {

@@ -13,10 +13,12 @@ public static class TorchFileWriter
 {
     private static readonly Dictionary<ScalarType, string> StorageNames = new()
     {
-        [ScalarType.Float32] = "FloatStorage", [ScalarType.Float64] = "DoubleStorage", [ScalarType.Float16] = "HalfStorage",
-        [ScalarType.BFloat16] = "BFloat16Storage", [ScalarType.Int64] = "LongStorage", [ScalarType.Int32] = "IntStorage",
-        [ScalarType.Int16] = "ShortStorage", [ScalarType.Int8] = "CharStorage", [ScalarType.Byte] = "ByteStorage", [ScalarType.Bool] = "BoolStorage",
-    };
+        [ScalarType.Float32] = "FloatStorage", [ScalarType.Float64] = "DoubleStorage",
+            [ScalarType.Float16] = "HalfStorage",
+        [ScalarType.BFloat16] = "BFloat16Storage", [ScalarType.Int64] = "LongStorage",
+            [ScalarType.Int32] = "IntStorage",
+        [ScalarType.Int16] = "ShortStorage", [ScalarType.Int8] = "CharStorage", [ScalarType.Byte] = "ByteStorage",
+    [ScalarType.Bool] = "BoolStorage", };
 
     /// <summary>Writes <paramref name="entries"/> (in order) to <paramref name="path"/>, atomically.</summary>
     public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> entries)

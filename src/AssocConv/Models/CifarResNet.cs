@@ -137,9 +137,11 @@ public sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var sub = _stride == 1 ? x : x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, _stride), TensorIndex.Slice(null, null, _stride)];
+        var sub = _stride == 1 ? x : x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, _stride),
+            TensorIndex.Slice(null, null, _stride)];
         if (_outChannels == _inChannels) return sub.alias().MoveToOuterDisposeScope();
         // pad rather than cat with new zeros: pad keeps the input's memory format (channels-last stays so)
-        return nn.functional.pad(sub, new long[] { 0, 0, 0, 0, 0, _outChannels - _inChannels }).MoveToOuterDisposeScope();
+        return nn.functional.pad(sub,
+            new long[] { 0, 0, 0, 0, 0, _outChannels - _inChannels }).MoveToOuterDisposeScope();
     }
 }

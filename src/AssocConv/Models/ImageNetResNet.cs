@@ -120,7 +120,8 @@ public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
         private readonly BatchNorm2d bn1, bn2;
         private readonly Sequential? downsample;
 
-        public BasicBlock(ConvolutionBuilder b, long inPlanes, long planes, long stride, bool generateSecond) : base("BasicBlock")
+        public BasicBlock(ConvolutionBuilder b, long inPlanes, long planes, long stride,
+            bool generateSecond) : base("BasicBlock")
         {
             conv1 = b.Conv("conv1", inPlanes, planes, 3, stride, padding: 1, generated: true);
             bn1 = nn.BatchNorm2d(planes);

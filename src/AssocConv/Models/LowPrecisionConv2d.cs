@@ -30,7 +30,8 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
         ComputeType = computeType;
         weight = convolution.weight ?? throw new ArgumentException("the convolution has no weight");
         bias = convolution.bias;
-        (_stride, _padding, _dilation, _groups) = (convolution.stride, convolution.padding!, convolution.dilation, convolution.groups);
+        (_stride, _padding, _dilation,
+            _groups) = (convolution.stride, convolution.padding!, convolution.dilation, convolution.groups);
         register_parameter(nameof(weight), weight);
         if (bias is not null) register_parameter(nameof(bias), bias);
     }

@@ -90,7 +90,8 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
                     * generator.Slice.KernelHeight * generator.Slice.KernelWidth > Limits.GeneratorElements)
                     throw new FormatException(
                         $"a generator of code {generator.CodeSize} for slice {generator.Slice} is out of range (1 to {Limits.GeneratorElements:N0} elements)");
-                options = options with { Generator = generator, Selection = AssociativeSelectionNames.Parse((string)json["associative"]!) };
+                options = options with { Generator = generator,
+                    Selection = AssociativeSelectionNames.Parse((string)json["associative"]!) };
             }
             return new ModelSpec(name, options);
         }

@@ -89,11 +89,13 @@ public static partial class ModelZoo
             CifarResNet.DefaultGenerator, o => new CifarResNet(depth, o)) { Family = "cifar-resnet" };
 
     private static ModelEntry DenseNetEntry(int depth, int growth) =>
-        new($"densenet-bc-{depth}-{growth}", $"DenseNet-BC for CIFAR, depth {depth}, growth rate {growth}; each bottleneck's 3x3 conv generated",
+        new($"densenet-bc-{depth}-{growth}",
+            $"DenseNet-BC for CIFAR, depth {depth}, growth rate {growth}; each bottleneck's 3x3 conv generated",
             DenseNetBC.DefaultGenerator, o => new DenseNetBC(depth, growth, o)) { Family = "densenet-bc" };
 
     private static ModelEntry ImageNetResNetEntry(int depth) =>
-        new($"imagenet-resnet{depth}", $"ImageNet ResNet-{depth} (224x224, 1000 classes); {ImageNetResNet.GeneratedConvs(depth)} generated",
+        new($"imagenet-resnet{depth}",
+            $"ImageNet ResNet-{depth} (224x224, 1000 classes); {ImageNetResNet.GeneratedConvs(depth)} generated",
             ImageNetResNet.DefaultGenerator, o => new ImageNetResNet(depth, o))
         { Family = "imagenet-resnet", InputSize = 224, Classes = 1000 };
 

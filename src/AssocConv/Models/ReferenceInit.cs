@@ -47,7 +47,8 @@ internal static class ReferenceInit
             switch (module)
             {
                 case Conv2d conv:
-                    nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+                    nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut,
+                        nonlinearity: nn.init.NonlinearityType.ReLU);
                     break;
                 case BatchNorm2d bn:
                     bn.weight!.fill_(1);

@@ -87,7 +87,8 @@ public static class ConvolutionGuard
     /// </summary>
     /// <exception cref="InvalidOperationException">libtorch computes this convolution wrongly in both
     /// formats.</exception>
-    public static Tensor Prepare(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation, long groups)
+    public static Tensor Prepare(Tensor input, Tensor weight, long[] stride, long[] padding, long[] dilation,
+        long groups)
     {
         if (!Enabled || input.numel() == 0 || input.dtype is not (ScalarType.Float32 or ScalarType.BFloat16)
             || weight.dtype != input.dtype || input.device_type != DeviceType.CPU
@@ -96,8 +97,8 @@ public static class ConvolutionGuard
             return input;
         // only the gradients autograd will compute are checked: a first layer's input needs none
         bool grad = is_grad_enabled();
-        var key = new Key(input.dtype, format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride), new Dims(padding),
-            new Dims(dilation), groups, grad && input.requires_grad, grad && weight.requires_grad);
+        var key = new Key(input.dtype, format, new Dims(input.shape), new Dims(weight.shape), new Dims(stride),
+            new Dims(padding), new Dims(dilation), groups, grad && input.requires_grad, grad && weight.requires_grad);
         var good = Verdicts.GetOrAdd(key, k => new Lazy<MemoryFormat>(() => Verify(k))).Value;
         return good == format ? input : input.ToMemoryFormat(good);
     }
@@ -193,8 +194,10 @@ public static class ConvolutionGuard
         }
         var reference = Reference(xs, w, key);
         var result = _faultForTests?.Invoke(x32, w32, key.Stride, key.Padding, key.Dilation, key.Groups)
-                     ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding, dilation: key.Dilation, groups: key.Groups);
-        if (Difference(result[..(int)images], reference, tolerance) is { } forward) return $"forward off by {forward:G2}";
+                     ?? nn.functional.conv2d(x32, w32, strides: key.Stride, padding: key.Padding,
+                         dilation: key.Dilation, groups: key.Groups);
+        if (Difference(result[..(int)images], reference,
+            tolerance) is { } forward) return $"forward off by {forward:G2}";
         if (wanted.Count == 0) return null;
         var g = randn(reference.shape, float32, generator: generator).to(key.Type).to(float64);
         var g32 = zeros(result.shape, key.Type);
@@ -205,7 +208,8 @@ public static class ConvolutionGuard
         {
             var expectedInputGradient = zeros(key.Input, float64);
             expectedInputGradient[..(int)images] = expected[0];
-            if (Difference(actual[0], expectedInputGradient, tolerance) is { } data) return $"input gradient off by {data:G2}";
+            if (Difference(actual[0], expectedInputGradient,
+                tolerance) is { } data) return $"input gradient off by {data:G2}";
         }
         if (key.WeightGradient && Difference(actual[^1], expected[^1], tolerance) is { } weights)
             return $"weight gradient off by {weights:G2}";
@@ -224,7 +228,8 @@ public static class ConvolutionGuard
         var (s, p, d) = (key.Stride.Values, key.Padding.Values, key.Dilation.Values);
         long outH = (x.shape[2] + 2 * p[0] - d[0] * (kh - 1) - 1) / s[0] + 1;
         long outW = (x.shape[3] + 2 * p[1] - d[1] * (kw - 1) - 1) / s[1] + 1;
-        var patches = nn.functional.unfold(x, (kh, kw), dilation: (d[0], d[1]), padding: (p[0], p[1]), stride: (s[0], s[1]));
+        var patches = nn.functional.unfold(x, (kh, kw), dilation: (d[0], d[1]), padding: (p[0], p[1]),
+            stride: (s[0], s[1]));
         var grouped = patches.view(n, groups, -1, outH * outW);                  // [N, G, C/G*kh*kw, L]
         var kernels = w.view(groups, o / groups, -1).unsqueeze(0);               // [1, G, O/G, C/G*kh*kw]
         return kernels.matmul(grouped).view(n, o, outH, outW);
@@ -258,8 +263,8 @@ public static class ConvolutionGuard
         public static implicit operator long[](Dims s) => s.Values;
     }
 
-    private readonly record struct Key(ScalarType Type, MemoryFormat Format, Dims Input, Dims Weight, Dims Stride, Dims Padding,
-        Dims Dilation, long Groups, bool InputGradient, bool WeightGradient)
+    private readonly record struct Key(ScalarType Type, MemoryFormat Format, Dims Input, Dims Weight, Dims Stride,
+        Dims Padding, Dims Dilation, long Groups, bool InputGradient, bool WeightGradient)
     {
         public override string ToString() =>
             $"{(Type == ScalarType.BFloat16 ? "bfloat16 " : "")}input {Input} ({Format.Name()}), weight {Weight}, stride {Stride}, padding {Padding}" +

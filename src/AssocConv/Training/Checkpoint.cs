@@ -33,8 +33,8 @@ public static class Checkpoint
         nn.Module? trainingWeights = null) =>
         Save(path, header, writer => model.save(writer), optimizer, trainingWeights);
 
-    private static void Save(string path, JsonObject header, Action<BinaryWriter> writeWeights, TorchSharp.Modules.SGD? optimizer,
-        nn.Module? trainingWeights = null)
+    private static void Save(string path, JsonObject header, Action<BinaryWriter> writeWeights,
+        TorchSharp.Modules.SGD? optimizer, nn.Module? trainingWeights = null)
     {
         using var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
@@ -115,7 +115,8 @@ public static class Checkpoint
         if (payloadLength != bytes.Length - offset)
             throw new InvalidDataException($"{path}: truncated or extended ({bytes.Length - offset:N0} payload bytes, the header says {payloadLength:N0})");
         var payload = bytes[(int)offset..];
-        if (!current && Convert.ToHexString(SHA256.HashData(payload)) != Field(path, () => (string?)header["payload_sha256"]))
+        if (!current && Convert.ToHexString(SHA256.HashData(payload)) != Field(path,
+            () => (string?)header["payload_sha256"]))
             throw new InvalidDataException($"{path}: altered (its weights do not match the checksum in its header)");
         // every field a model is built from, in range, before anything is allocated
         if (header["model"] is not JsonObject model) throw new InvalidDataException($"{path}: its header describes no model");
@@ -189,8 +190,8 @@ public static class Checkpoint
     /// checkpoint's payload. A checkpoint without separate training weights loads its model's weights into
     /// <paramref name="trainingWeights"/> too.
     /// </summary>
-    public static void LoadInto(byte[] payload, JsonObject header, nn.Module model, TorchSharp.Modules.SGD? optimizer = null,
-        nn.Module? trainingWeights = null)
+    public static void LoadInto(byte[] payload, JsonObject header, nn.Module model,
+        TorchSharp.Modules.SGD? optimizer = null, nn.Module? trainingWeights = null)
     {
         using var reader = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
         if ((string?)header["storage_dtype"] == "float16")

@@ -18,8 +18,8 @@ namespace AssocConv.Training;
 /// <param name="TestAccuracyFlip">Percent right on the test set with flip test-time augmentation, or NaN when not
 /// measured.</param>
 public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLoss, double TrainAccuracy,
-    double ValidationLoss, double ValidationAccuracy, double TestLoss, double TestAccuracy, double Seconds, double ImagesPerSecond,
-    double TestAccuracyFlip = double.NaN)
+    double ValidationLoss, double ValidationAccuracy, double TestLoss, double TestAccuracy, double Seconds,
+    double ImagesPerSecond, double TestAccuracyFlip = double.NaN)
 {
     /// <summary>The CSV header.</summary>
     public const string CsvHeader = "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip";
@@ -27,8 +27,10 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>One CSV row.</summary>
-    public string ToCsv() => string.Join(',', Epoch.ToString(CultureInfo.InvariantCulture), F(LearningRate), F(TrainLoss),
-        F(TrainAccuracy), F(ValidationLoss), F(ValidationAccuracy), F(TestLoss), F(TestAccuracy), F(Seconds), F(ImagesPerSecond), F(TestAccuracyFlip));
+    public string ToCsv() => string.Join(',', Epoch.ToString(CultureInfo.InvariantCulture), F(LearningRate),
+        F(TrainLoss),
+        F(TrainAccuracy), F(ValidationLoss), F(ValidationAccuracy), F(TestLoss), F(TestAccuracy), F(Seconds),
+            F(ImagesPerSecond), F(TestAccuracyFlip));
 
     /// <summary>As JSON (NaN as null).</summary>
     public JsonObject ToJson()
@@ -36,7 +38,8 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
         static JsonNode? N(double v) => double.IsFinite(v) ? v : null;   // JSON has no NaN or infinity
         return new JsonObject
         {
-            ["epoch"] = Epoch, ["lr"] = N(LearningRate), ["train_loss"] = N(TrainLoss), ["train_acc"] = N(TrainAccuracy),
+            ["epoch"] = Epoch, ["lr"] = N(LearningRate), ["train_loss"] = N(TrainLoss),
+                ["train_acc"] = N(TrainAccuracy),
             ["val_loss"] = N(ValidationLoss), ["val_acc"] = N(ValidationAccuracy), ["test_loss"] = N(TestLoss),
             ["test_acc"] = N(TestAccuracy), ["seconds"] = N(Seconds), ["images_per_s"] = N(ImagesPerSecond),
             ["test_acc_flip"] = N(TestAccuracyFlip),
@@ -48,6 +51,7 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     {
         static double D(JsonNode? n) => n is null ? double.NaN : (double)n;
         return new EpochMetrics((int)j["epoch"]!, D(j["lr"]), D(j["train_loss"]), D(j["train_acc"]), D(j["val_loss"]),
-            D(j["val_acc"]), D(j["test_loss"]), D(j["test_acc"]), D(j["seconds"]), D(j["images_per_s"]), D(j["test_acc_flip"]));
+            D(j["val_acc"]), D(j["test_loss"]), D(j["test_acc"]), D(j["seconds"]), D(j["images_per_s"]),
+                D(j["test_acc_flip"]));
     }
 }

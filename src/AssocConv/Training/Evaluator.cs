@@ -30,7 +30,8 @@ public static class Evaluator
     /// of each image and its mirror image); loss, per-class accuracy and confusion stay those of the images as they
     /// are.
     /// </summary>
-    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, LabeledImages data, Normalization normalization,
+    public static EvaluationResult Evaluate(nn.Module<Tensor, Tensor> model, LabeledImages data,
+        Normalization normalization,
         int batchSize = 256, Device? device = null, MemoryFormat format = MemoryFormat.ChannelsLast, bool flip = false)
     {
         long flipCorrect = 0;
@@ -40,7 +41,8 @@ public static class Evaluator
         var confusion = new long[classes, classes];
         double lossSum = 0;
         var watch = Stopwatch.StartNew();
-        var pipeline = new BatchPipeline(data, normalization, batchSize, shuffle: false, augment: false, seed: 0, device, format);
+        var pipeline = new BatchPipeline(data, normalization, batchSize, shuffle: false, augment: false, seed: 0,
+            device, format);
         using (no_grad())
         {
             foreach (var batch in pipeline.Epoch(0))

@@ -19,7 +19,8 @@ public interface ITrainingObserver
 public sealed class SilentObserver : ITrainingObserver
 {
     /// <inheritdoc />
-    public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch) { }
+    public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs,
+        long batchesPerEpoch) { }
     /// <inheritdoc />
     public void BatchDone(int epoch, long batch, long batches, double loss, double accuracy, double imagesPerSecond) { }
     /// <inheritdoc />

@@ -54,10 +54,13 @@ public static class ParameterGroups
     }
 
     /// <summary>The peak learning rate and weight decay <paramref name="options"/> give a kind of parameter.</summary>
-    public static (double LearningRate, double WeightDecay) Settings(TrainingOptions options, ParameterGroupKind kind) => kind switch
+    public static (double LearningRate,
+        double WeightDecay) Settings(TrainingOptions options, ParameterGroupKind kind) => kind switch
     {
-        ParameterGroupKind.Generator => (options.GeneratorLearningRate ?? options.LearningRate, options.GeneratorWeightDecay ?? options.WeightDecay),
-        ParameterGroupKind.Codes => (options.CodeLearningRate ?? options.LearningRate, options.CodeWeightDecay ?? options.WeightDecay),
+        ParameterGroupKind.Generator => (options.GeneratorLearningRate ?? options.LearningRate,
+            options.GeneratorWeightDecay ?? options.WeightDecay),
+        ParameterGroupKind.Codes => (options.CodeLearningRate ?? options.LearningRate,
+            options.CodeWeightDecay ?? options.WeightDecay),
         ParameterGroupKind.Norm => (options.LearningRate, options.NormWeightDecay ?? options.WeightDecay),
         ParameterGroupKind.Bias => (options.LearningRate, options.BiasWeightDecay ?? options.WeightDecay),
         _ => (options.LearningRate, options.WeightDecay),
@@ -70,7 +73,8 @@ public static class ParameterGroups
     /// order. Returns each group's peak learning rate, for the schedule to scale, and its kind (null for the one
     /// group).
     /// </summary>
-    public static (SGD Optimizer, double[] PeakRates, ParameterGroupKind?[] Kinds) BuildOptimizer(nn.Module model, TrainingOptions options)
+    public static (SGD Optimizer, double[] PeakRates,
+        ParameterGroupKind?[] Kinds) BuildOptimizer(nn.Module model, TrainingOptions options)
     {
         if (!options.HasGroupSettings)
         {
@@ -91,7 +95,7 @@ public static class ParameterGroups
             rates.Add(lr);
             kinds.Add(kind);
         }
-        return (optim.SGD(groups, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov, false),
-            rates.ToArray(), kinds.ToArray());
+        return (optim.SGD(groups, options.LearningRate, options.Momentum, 0, options.WeightDecay, options.Nesterov,
+            false), rates.ToArray(), kinds.ToArray());
     }
 }

@@ -73,7 +73,8 @@ public sealed class Trainer
     /// <summary>What the model is (architecture and options, the data's channels and classes filled in).</summary>
     public ModelSpec Spec => _spec;
 
-    private Trainer(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options, JsonObject extra, Device? device)
+    private Trainer(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options, JsonObject extra,
+        Device? device)
     {
         _runDirectory = runDirectory;
         _spec = spec;
@@ -115,7 +116,8 @@ public sealed class Trainer
         };
         var trainer = new Trainer(runDirectory, spec, data, options, extra ?? new JsonObject(), device);
         Directory.CreateDirectory(runDirectory);
-        AtomicFile.WriteText(Path.Combine(runDirectory, ConfigFile), trainer.Config().ToJsonString(new() { WriteIndented = true }));
+        AtomicFile.WriteText(Path.Combine(runDirectory, ConfigFile),
+            trainer.Config().ToJsonString(new() { WriteIndented = true }));
         return trainer;
     }
 
@@ -151,7 +153,8 @@ public sealed class Trainer
         var (header, payload) = Checkpoint.Read(Path.Combine(runDirectory, LastCheckpoint));
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
-        var trainer = new Trainer(runDirectory, spec, data, options, (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device);
+        var trainer = new Trainer(runDirectory, spec, data, options,
+            (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device);
         if (trainer._average is { } average)
         {
             Checkpoint.LoadInto(payload, header, average.Model, trainer._optimizer, trainingWeights: trainer._model);
@@ -214,7 +217,8 @@ public sealed class Trainer
         _spec = _spec with { Options = _spec.Options with { Generator = _spec.Generator! with { Frozen = true } } };
         // a frozen weight gets no gradient, so SGD neither updates nor decays it
         _extra["generator_from"] = Path.GetFullPath(checkpointPath);
-        AtomicFile.WriteText(Path.Combine(_runDirectory, ConfigFile), Config().ToJsonString(new() { WriteIndented = true }));
+        AtomicFile.WriteText(Path.Combine(_runDirectory, ConfigFile),
+            Config().ToJsonString(new() { WriteIndented = true }));
     }
 
     private static (LabeledImages Train, LabeledImages? Validation) Split(LabeledImages all, TrainingOptions options)
@@ -304,11 +308,13 @@ public sealed class Trainer
         observer ??= new SilentObserver();
         var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
             augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat);
-        observer.RunStarting(_runDirectory, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs, pipeline.BatchesPerEpoch);
+        observer.RunStarting(_runDirectory, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs,
+            pipeline.BatchesPerEpoch);
         WriteMetrics();
         using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
         var diagnostics = _options.DiagnosticsEvery > 0
-            ? new TrainingDiagnostics(_model, Path.Combine(_runDirectory, DiagnosticsFile), _options.DiagnosticsEvery) : null;
+            ? new TrainingDiagnostics(_model, Path.Combine(_runDirectory, DiagnosticsFile),
+                _options.DiagnosticsEvery) : null;
         var groups = _optimizer.ParamGroups.ToArray();
         long perEpoch = pipeline.BatchesPerEpoch;
         if (_progress.NextBatch > perEpoch)
@@ -330,7 +336,8 @@ public sealed class Trainer
                     for (int g = 0; g < groups.Length; g++) groups[g].LearningRate = _peakRates[g] * factor;
                     _optimizer.zero_grad();
                     var logits = _model.call(batch.Images);
-                    var loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: _options.LabelSmoothing);
+                    var loss = nn.functional.cross_entropy(logits, batch.Labels,
+                        label_smoothing: _options.LabelSmoothing);
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
@@ -343,8 +350,8 @@ public sealed class Trainer
                     _progress.BatchDone(value, logits.argmax(1).eq(batch.Labels).sum().item<long>(), batch.Size);
                 }
                 _progress.Seconds = secondsBefore + watch.Elapsed.TotalSeconds;
-                observer.BatchDone(epoch + 1, _progress.NextBatch, pipeline.BatchesPerEpoch, _progress.Loss, _progress.Accuracy,
-                    _progress.ImagesPerSecond);
+                observer.BatchDone(epoch + 1, _progress.NextBatch, pipeline.BatchesPerEpoch, _progress.Loss,
+                    _progress.Accuracy, _progress.ImagesPerSecond);
                 if (cancel.IsCancellationRequested && _progress.NextBatch < pipeline.BatchesPerEpoch)
                 {
                     SaveLast();
@@ -369,14 +376,16 @@ public sealed class Trainer
         return new TrainingResult(_runDirectory, _history.ToList(), Completed: true, _bestEpoch);
     }
 
-    private void SaveLast() => Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), EvaluationModel, _optimizer,
-        trainingWeights: _average is null ? null : _model);
+    private void SaveLast() => Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), EvaluationModel,
+        _optimizer, trainingWeights: _average is null ? null : _model);
 
     private EpochMetrics FinishEpoch(int epoch, double lr)
     {
         var model = EvaluationModel;
-        var validation = _validation is null ? null : Evaluator.Evaluate(model, _validation, _data.Normalization, device: _device, format: _options.MemoryFormat);
-        var test = Evaluator.Evaluate(model, _data.Test, _data.Normalization, device: _device, format: _options.MemoryFormat, flip: _options.FlipTest);
+        var validation = _validation is null ? null : Evaluator.Evaluate(model, _validation, _data.Normalization,
+            device: _device, format: _options.MemoryFormat);
+        var test = Evaluator.Evaluate(model, _data.Test, _data.Normalization, device: _device,
+            format: _options.MemoryFormat, flip: _options.FlipTest);
         var metrics = new EpochMetrics(epoch + 1, lr, _progress.Loss, _progress.Accuracy,
             validation?.Loss ?? double.NaN, validation?.Accuracy ?? double.NaN, test.Loss, test.Accuracy,
             _progress.Seconds, _progress.ImagesPerSecond, test.FlipAccuracy);

@@ -97,7 +97,8 @@ public sealed class TrainingDiagnostics
                 var members = Trained(kind).Select(p => p.detach().flatten()).ToArray();
                 using var after = cat(members);
                 foreach (var m in members) m.Dispose();
-                rows.Append(CultureInfo.InvariantCulture, $"{_step},{_epoch},group,{kind},{F(Rms(before))},{F(gradRms)},,{F(RelativeChange(before, after))}\n");
+                rows.Append(CultureInfo.InvariantCulture,
+                    $"{_step},{_epoch},group,{kind},{F(Rms(before))},{F(gradRms)},,{F(RelativeChange(before, after))}\n");
                 before.Dispose();
             }
             for (int i = 0; i < _convolutions.Count; i++)

@@ -39,15 +39,16 @@ public class BenchmarkTests
     [Fact]
     public void Bench_json_holds_one_object_per_model_with_the_promised_fields()
     {
-        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--models", "small-cnn", "--repetitions", "2", "--steps", "1",
-            "--rounds", "2", "--round-steps", "2", "--batch-size", "16", "--json");
+        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--models", "small-cnn", "--repetitions", "2",
+            "--steps", "1", "--rounds", "2", "--round-steps", "2", "--batch-size", "16", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var r = Assert.Single(doc.RootElement.EnumerateArray());
         Assert.Equal("small-cnn", r.GetProperty("model").GetString());
-        foreach (var field in new[] { "train_images_per_s_plain", "train_images_per_s_associative", "infer_images_per_s_plain",
-                     "infer_images_per_s_cached", "infer_images_per_s_materialized", "generation_share", "data_images_per_s",
-                     "matmul_gflops", "train_gflops_associative", "peak_rss_mb" })
+        foreach (var field in new[] { "train_images_per_s_plain", "train_images_per_s_associative",
+            "infer_images_per_s_plain",
+                     "infer_images_per_s_cached", "infer_images_per_s_materialized", "generation_share",
+                     "data_images_per_s", "matmul_gflops", "train_gflops_associative", "peak_rss_mb" })
             Assert.True(r.GetProperty(field).GetDouble() > 0, field);
         Assert.True(r.TryGetProperty("rss_growth_mb_per_round", out _));
         Assert.InRange(r.GetProperty("generation_share").GetDouble(), 0.0, 1.0);
@@ -60,7 +61,8 @@ public class BenchmarkTests
     [Fact]
     public void The_onednn_switch_reaches_libtorch_and_changes_which_kernels_run()
     {
-        Assert.True(OneDnn.IsAvailable, "libtorch_cpu 2.10 exports at::globalContext and setUserEnabledMkldnn on Linux");
+        Assert.True(OneDnn.IsAvailable,
+            "libtorch_cpu 2.10 exports at::globalContext and setUserEnabledMkldnn on Linux");
         bool before = OneDnn.Enabled;
         Assert.True(before);   // libtorch's default
         using var x = torch.randn(2, 32, 12, 12).ToMemoryFormat(MemoryFormat.ChannelsLast);
@@ -73,7 +75,8 @@ public class BenchmarkTests
             using var without = torch.nn.functional.conv2d(x, w, padding: new long[] { 1, 1 });
             // the same convolution within float32 rounding, but not bit for bit: another kernel summed it
             Assert.True(TestSupport.MaxAbsDifference(withOneDnn, without) < 1e-3);
-            Assert.True(TestSupport.MaxAbsDifference(withOneDnn, without) > 0, "the same bits with oneDNN off: the switch did not change the kernel");
+            Assert.True(TestSupport.MaxAbsDifference(withOneDnn, without) > 0,
+                "the same bits with oneDNN off: the switch did not change the kernel");
         }
         finally
         {
@@ -89,15 +92,18 @@ public class BenchmarkTests
         var settings = SettingsSweep.AllSettings(2);
         Assert.Equal(8, settings.Count);   // 2 thread counts x 2 formats x oneDNN on/off
         Assert.Equal("1 thread, contiguous, oneDNN on, float32", settings[0].ToString());
-        var withPrecisions = SettingsSweep.AllSettings(2, minThreads: 2, [ComputePrecision.Float32, ComputePrecision.BFloat16]);
+        var withPrecisions = SettingsSweep.AllSettings(2, minThreads: 2,
+            [ComputePrecision.Float32, ComputePrecision.BFloat16]);
         Assert.Equal(8, withPrecisions.Count);   // 1 thread count x 2 formats x oneDNN on/off x 2 precisions
         Assert.All(withPrecisions, s => Assert.Equal(2, s.Threads));
         var chosen = new[]
         {
-            new RuntimeSetting(1, MemoryFormat.ChannelsLast, true), new RuntimeSetting(1, MemoryFormat.Contiguous, false),
+            new RuntimeSetting(1, MemoryFormat.ChannelsLast, true),
+                new RuntimeSetting(1, MemoryFormat.Contiguous, false),
             new RuntimeSetting(1, MemoryFormat.ChannelsLast, true, ComputePrecision.BFloat16),
         };
-        var results = SettingsSweep.Run("small-cnn", new BenchmarkOptions { BatchSize = 8, Repetitions = 2, Steps = 1 }, chosen);
+        var results = SettingsSweep.Run("small-cnn", new BenchmarkOptions { BatchSize = 8, Repetitions = 2, Steps = 1 },
+            chosen);
         Assert.Equal(chosen, results.Select(r => r.Setting));
         Assert.All(results, r =>
         {
@@ -113,15 +119,16 @@ public class BenchmarkTests
     [Fact]
     public void Bench_sweep_json_names_each_setting()
     {
-        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--max-threads", "1",
-            "--repetitions", "1", "--steps", "1", "--batch-size", "8", "--precisions", "float32,bf16", "--json");
+        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--max-threads",
+            "1", "--repetitions", "1", "--steps", "1", "--batch-size", "8", "--precisions", "float32,bf16", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var rows = doc.RootElement.EnumerateArray().ToList();
         Assert.Equal(8, rows.Count);
-        Assert.Equal(new[] { "contiguous", "contiguous", "contiguous", "contiguous", "channels-last", "channels-last", "channels-last", "channels-last" },
-            rows.Select(r => r.GetProperty("memory_format").GetString()));
-        Assert.Equal(new[] { true, true, false, false, true, true, false, false }, rows.Select(r => r.GetProperty("onednn").GetBoolean()));
+        Assert.Equal(new[] { "contiguous", "contiguous", "contiguous", "contiguous", "channels-last", "channels-last",
+            "channels-last", "channels-last" }, rows.Select(r => r.GetProperty("memory_format").GetString()));
+        Assert.Equal(new[] { true, true, false, false, true, true, false, false },
+            rows.Select(r => r.GetProperty("onednn").GetBoolean()));
         Assert.Equal(new[] { "float32", "bf16", "float32", "bf16", "float32", "bf16", "float32", "bf16" },
             rows.Select(r => r.GetProperty("precision").GetString()));
         Assert.All(rows, r => Assert.True(r.GetProperty("train_images_per_s_associative").GetDouble() > 0));
@@ -129,7 +136,8 @@ public class BenchmarkTests
         var (bad, _, error) = TestSupport.RunCli("bench", "--models", "small-cnn", "--memory-format", "nwhc");
         Assert.Equal(2, bad);
         Assert.Contains("--memory-format", error);
-        var (badPrecision, _, precisionError) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--precisions", "fp8");
+        var (badPrecision, _,
+            precisionError) = TestSupport.RunCli("bench", "--models", "small-cnn", "--sweep", "--precisions", "fp8");
         Assert.Equal(2, badPrecision);
         Assert.Contains("--precisions: 'fp8' is not a precision", precisionError);
     }

@@ -13,7 +13,8 @@ public class NativeMemoryTests(ITestOutputHelper output)
     public void A_thousand_training_steps_keep_resident_memory_flat()
     {
         torch.manual_seed(41);
-        var model = new SmallCnn(new ModelOptions { Generator = new GeneratorOptions { Slice = new SliceShape(8, 8), CodeSize = 16 } });
+        var model = new SmallCnn(new ModelOptions { Generator = new GeneratorOptions { Slice = new SliceShape(8, 8),
+            CodeSize = 16 } });
         using var optimizer = optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
         using var x = torch.randn(8, 3, 16, 16);
         using var labels = torch.randint(0, 10, 8, dtype: int64);

@@ -13,7 +13,8 @@ public class CliTests
     [Fact]
     public void Params_json_is_one_document_with_the_report_numbers()
     {
-        var (code, stdout, stderr) = Run("params", "--model", "small-cnn", "--slice", "12x12", "--code-size", "72", "--json");
+        var (code, stdout, stderr) = Run("params", "--model", "small-cnn", "--slice", "12x12", "--code-size", "72",
+            "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);   // throws if anything but one JSON document
         var root = doc.RootElement;
@@ -24,7 +25,8 @@ public class CliTests
         var plain = ParameterReport.Of(new SmallCnn(new ModelOptions { Plain = true }));
         Assert.Equal(expected.Trainable, root.GetProperty("trainable").GetInt64());
         Assert.Equal(plain.Trainable, root.GetProperty("plain_trainable").GetInt64());
-        Assert.Equal(12 * 12 * 9 * 72, root.GetProperty("groups").GetProperty("generator").GetProperty("trainable").GetInt64());
+        Assert.Equal(12 * 12 * 9 * 72,
+            root.GetProperty("groups").GetProperty("generator").GetProperty("trainable").GetInt64());
         Assert.Equal(expected.Groups[ParameterGroup.Codes].Trainable,
             root.GetProperty("groups").GetProperty("codes").GetProperty("trainable").GetInt64());
         Assert.Contains("generator", stderr);   // the table went to stderr
@@ -36,7 +38,8 @@ public class CliTests
         var (code, stdout, _) = Run("params", "--model", "small-cnn", "--plain", "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
-        Assert.Equal(doc.RootElement.GetProperty("trainable").GetInt64(), doc.RootElement.GetProperty("plain_trainable").GetInt64());
+        Assert.Equal(doc.RootElement.GetProperty("trainable").GetInt64(),
+            doc.RootElement.GetProperty("plain_trainable").GetInt64());
         Assert.Equal(1.0, doc.RootElement.GetProperty("ratio").GetDouble());
     }
 
@@ -67,7 +70,8 @@ public class CliTests
     [InlineData("not a device", "params", "--model", "small-cnn", "--device", "tpu")]
     [InlineData("--threads must be 0 or more", "params", "--model", "small-cnn", "--threads", "-2")]
     [InlineData("'--model' is required", "params")]
-    [InlineData("Cannot parse argument 'abc' for option '--code-size' as a whole number", "params", "--model", "small-cnn", "--code-size", "abc")]
+    [InlineData("Cannot parse argument 'abc' for option '--code-size' as a whole number", "params", "--model",
+        "small-cnn", "--code-size", "abc")]
     [InlineData("Required command was not provided", new string[0])]
     [InlineData("Unrecognized command or argument '--nope'", "params", "--model", "small-cnn", "--nope")]
     [InlineData("'trian'; did you mean 'train'?", "trian")]
@@ -95,7 +99,8 @@ public class CliTests
     [Fact]
     public void Blocked_layout_accepts_non_square_slices()
     {
-        var (code, stdout, _) = Run("params", "--model", "small-cnn", "--slice", "8x4", "--layout", "Blocked", "--json");
+        var (code, stdout, _) = Run("params", "--model", "small-cnn", "--slice", "8x4", "--layout", "Blocked",
+            "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal("8x4x3x3", doc.RootElement.GetProperty("generator").GetProperty("slice").GetString());
@@ -107,7 +112,8 @@ public class CliTests
     [InlineData("shufflenetv2", "16x16x1x1", 16, 171_818)]
     public void Params_gives_the_reference_counts_for_zoo_models(string model, string slice, int code, long trainable)
     {
-        var (exit, stdout, _) = Run("params", "--model", model, "--slice", slice, "--code-size", code.ToString(), "--json");
+        var (exit, stdout, _) = Run("params", "--model", model, "--slice", slice, "--code-size", code.ToString(),
+            "--json");
         Assert.Equal(0, exit);
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal(trainable, doc.RootElement.GetProperty("trainable").GetInt64());
@@ -124,17 +130,20 @@ public class CliTests
             return JsonDocument.Parse(stdout).RootElement.Clone();
         }
         var binary = Params("--generator-init", "binary");
-        Assert.Equal(12 * 12 * 9 * 72, binary.GetProperty("groups").GetProperty("generator").GetProperty("frozen").GetInt64());
+        Assert.Equal(12 * 12 * 9 * 72,
+            binary.GetProperty("groups").GetProperty("generator").GetProperty("frozen").GetInt64());
         Assert.True(binary.GetProperty("generator").GetProperty("frozen").GetBoolean());
         var frozen = Params("--frozen-generator");
         Assert.Equal(0, frozen.GetProperty("groups").GetProperty("generator").GetProperty("trainable").GetInt64());
-        Assert.Equal("KaimingNormal", Params("--generator-init", "kaiming").GetProperty("generator").GetProperty("init").GetString());
+        Assert.Equal("KaimingNormal",
+            Params("--generator-init", "kaiming").GetProperty("generator").GetProperty("init").GetString());
         var all = Params("--associative", "all");
         Assert.Equal(18 + 18 + 2, all.GetProperty("associative_layers").GetInt32());
         Assert.Equal("all", all.GetProperty("associative").GetString());
         var hundred = Params("--classes", "100");
         // DenseNet-BC-40-12 ends with 132 features (24 + 72 -> 48 + 72 -> 60 + 72): 90 more classes add 90 x 133
-        Assert.Equal(Params().GetProperty("trainable").GetInt64() + 90 * 133, hundred.GetProperty("trainable").GetInt64());
+        Assert.Equal(Params().GetProperty("trainable").GetInt64() + 90 * 133,
+            hundred.GetProperty("trainable").GetInt64());
     }
 
     [Fact]
@@ -144,7 +153,8 @@ public class CliTests
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
         var listed = doc.RootElement.EnumerateArray().Select(e => (e.GetProperty("name").GetString()!,
-            e.GetProperty("family").GetString()!, e.GetProperty("input_size").GetInt32(), e.GetProperty("classes").GetInt32())).ToList();
+            e.GetProperty("family").GetString()!, e.GetProperty("input_size").GetInt32(),
+                e.GetProperty("classes").GetInt32())).ToList();
         Assert.Equal(ModelZoo.All.Select(e => (e.Name, e.Family, e.InputSize, e.Classes)), listed);
         Assert.Contains(("imagenet-resnet50", "imagenet-resnet", 224, 1000), listed);
         Assert.Contains(("resnet56", "cifar-resnet", 32, 10), listed);
@@ -154,8 +164,8 @@ public class CliTests
     public void As_a_process_stdout_holds_only_the_json_document()
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "AssocConv.Cli.dll");
-        var (stdout, stderr) = TestSupport.RunProcess(new ProcessStartInfo("dotnet", $"\"{dll}\" params --model small-cnn --json --threads 1"),
-            TimeSpan.FromMinutes(1));
+        var (stdout, stderr) = TestSupport.RunProcess(new ProcessStartInfo("dotnet",
+            $"\"{dll}\" params --model small-cnn --json --threads 1"), TimeSpan.FromMinutes(1));
         using var doc = JsonDocument.Parse(stdout);
         Assert.Equal("small-cnn", doc.RootElement.GetProperty("model").GetString());
         Assert.Contains("trainable", stderr);

@@ -12,7 +12,8 @@ public sealed class ReproduceCliTests : IDisposable
 
     private static (int Code, string Out, string Err) Run(params string[] args) => TestSupport.RunCli(args);
 
-    private static readonly string[] Tiny = ["--data", "sample", "--epochs", "1", "--train-limit", "256", "--batch-size", "64", "--threads", "2"];
+    private static readonly string[] Tiny = ["--data", "sample", "--epochs", "1", "--train-limit", "256",
+        "--batch-size", "64", "--threads", "2"];
 
     [Fact]
     public void Reproduce_writes_its_table_reads_finished_rows_back_and_refuses_a_folder_made_otherwise()
@@ -25,14 +26,16 @@ public sealed class ReproduceCliTests : IDisposable
             Assert.Equal("fast", report.RootElement.GetProperty("recipe").GetString());
             var row = Assert.Single(report.RootElement.GetProperty("rows").EnumerateArray());
             // the sample has one channel: the first convolution has 16 x 1 x 3 x 3 weights instead of 16 x 3 x 3 x 3
-            Assert.Equal(269_722 - 3 * 16 * 9 + 1 * 16 * 9, row.GetProperty("plain").GetProperty("trainable").GetInt64());
+            Assert.Equal(269_722 - 3 * 16 * 9 + 1 * 16 * 9,
+                row.GetProperty("plain").GetProperty("trainable").GetInt64());
             Assert.Equal("16x16x3x3", row.GetProperty("slice").GetString());
             Assert.True(row.GetProperty("associative").GetProperty("test_accuracy_flip").GetDouble() >= 0);
         }
         var table = File.ReadAllText(Path.Combine(root, "results.md"));
         Assert.Contains("| resnet20 | 16x16x3x3, 72 |", table);
         Assert.True(File.Exists(Path.Combine(root, "results.png")));
-        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "resnet20", "associative", "config.json"))))
+        using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "resnet20", "associative",
+            "config.json"))))
             Assert.Equal("FanIn", config.RootElement.GetProperty("model").GetProperty("code_init").GetString());
 
         // a second call reads both runs back without training
@@ -44,7 +47,8 @@ public sealed class ReproduceCliTests : IDisposable
         Assert.Equal(written, File.GetLastWriteTimeUtc(checkpoint));
 
         // the same folder with another budget is refused, naming what differs
-        (code, _, stderr) = Run(["reproduce", "--rows", "resnet20", "--out", root, "--label-smoothing", "0.2", .. Tiny]);
+        (code, _, stderr) = Run(["reproduce", "--rows", "resnet20", "--out", root, "--label-smoothing", "0.2",
+            .. Tiny]);
         Assert.Equal(2, code);
         Assert.Contains("label_smoothing 0.1, asked 0.2", stderr);
         (code, _, stderr) = Run(["reproduce", "--rows", "resnet21", "--out", root, .. Tiny]);
@@ -56,12 +60,14 @@ public sealed class ReproduceCliTests : IDisposable
     public void Compare_with_two_seeds_trains_four_runs_and_draws_every_curve()
     {
         var root = Path.Combine(_dir, "cmp");
-        var (code, stdout, stderr) = Run(["compare", "--model", "small-cnn", "--recipe", "fast", "--seeds", "1,2", "--out", root, "--json", .. Tiny]);
+        var (code, stdout, stderr) = Run(["compare", "--model", "small-cnn", "--recipe", "fast", "--seeds", "1,2",
+            "--out", root, "--json", .. Tiny]);
         Assert.True(code == 0, stderr);
         using var report = JsonDocument.Parse(stdout);
         var runs = report.RootElement.GetProperty("variants").EnumerateArray()
             .Select(v => (v.GetProperty("variant").GetString(), v.GetProperty("seed").GetInt64())).ToList();
-        Assert.Equal(new (string?, long)[] { ("plain", 1), ("associative", 1), ("plain", 2), ("associative", 2) }, runs);
+        Assert.Equal(new (string?, long)[] { ("plain", 1), ("associative", 1), ("plain", 2), ("associative", 2) },
+            runs);
         foreach (var (variant, seed) in runs)
             Assert.True(File.Exists(Path.Combine(root, $"seed-{seed}", variant!, "last.ckpt")));
         Assert.True(File.Exists(Path.Combine(root, "compare-accuracy.png")));

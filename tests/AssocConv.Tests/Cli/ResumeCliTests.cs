@@ -18,8 +18,8 @@ public sealed class ResumeCliTests : IDisposable
     private string FinishedRun()
     {
         var run = Path.Combine(_dir, "run");
-        var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample", "--epochs", "1",
-            "--train-limit", "300", "--val-split", "0", "--threads", "1");
+        var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample",
+            "--epochs", "1", "--train-limit", "300", "--val-split", "0", "--threads", "1");
         Assert.True(code == 0, err);
         return run;
     }
@@ -59,8 +59,8 @@ public sealed class ResumeCliTests : IDisposable
     public void A_bfloat16_run_records_its_precision_and_resumes_in_it()
     {
         var run = Path.Combine(_dir, "bf16");
-        var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample", "--epochs", "2",
-            "--train-limit", "300", "--val-split", "0", "--threads", "1", "--precision", "bf16");
+        var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample",
+            "--epochs", "2", "--train-limit", "300", "--val-split", "0", "--threads", "1", "--precision", "bf16");
         Assert.True(code == 0, err);
         using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "config.json"))))
             Assert.Equal("bf16", config.RootElement.GetProperty("training").GetProperty("precision").GetString());
@@ -71,8 +71,8 @@ public sealed class ResumeCliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--precision cannot change it", err);
 
-        (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", Path.Combine(_dir, "bad"), "--data", "sample",
-            "--precision", "fp8");
+        (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", Path.Combine(_dir, "bad"),
+            "--data", "sample", "--precision", "fp8");
         Assert.Equal(2, code);
         Assert.Contains("--precision: 'fp8' is not a precision; use float32 or bf16", err);
         Assert.False(Directory.Exists(Path.Combine(_dir, "bad")));

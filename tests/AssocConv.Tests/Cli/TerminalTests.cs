@@ -14,7 +14,8 @@ public sealed class TerminalTests : IDisposable
     public void The_progress_bar_shows_on_a_terminal_also_when_json_goes_to_a_file()
     {
         string configuration = TestSupport.BuildConfiguration;
-        var cli = Path.Combine(TestSupport.RepositoryRoot(), "src/AssocConv.Cli/bin", configuration, "net10.0/AssocConv.Cli.dll");
+        var cli = Path.Combine(TestSupport.RepositoryRoot(), "src/AssocConv.Cli/bin", configuration,
+            "net10.0/AssocConv.Cli.dll");
         var json = Path.Combine(_dir, "summary.json");
         var typescript = Path.Combine(_dir, "terminal.txt");
         // script gives the command a terminal; its stdout is redirected to a file inside it, stderr stays on the

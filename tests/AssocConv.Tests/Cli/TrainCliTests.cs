@@ -14,7 +14,8 @@ public sealed class TrainCliTests : IDisposable
 
     private static (int Code, string Out, string Err) Run(params string[] args) => TestSupport.RunCli(args);
 
-    private static readonly string[] Quick = ["--data", "sample", "--epochs", "1", "--train-limit", "500", "--val-split", "200", "--threads", "2"];
+    private static readonly string[] Quick = ["--data", "sample", "--epochs", "1", "--train-limit", "500",
+        "--val-split", "200", "--threads", "2"];
 
     [Fact]
     public void An_empty_test_set_trains_and_reports_no_test_accuracy()
@@ -26,11 +27,12 @@ public sealed class TrainCliTests : IDisposable
         var pixels = new byte[16 * 28 * 28];
         new Random(1).NextBytes(pixels);
         File.WriteAllBytes(Path.Combine(folder, "train-images-idx3-ubyte"), Idx([16, 28, 28], pixels));
-        File.WriteAllBytes(Path.Combine(folder, "train-labels-idx1-ubyte"), Idx([16], Enumerable.Range(0, 16).Select(i => (byte)(i % 10)).ToArray()));
+        File.WriteAllBytes(Path.Combine(folder, "train-labels-idx1-ubyte"),
+            Idx([16], Enumerable.Range(0, 16).Select(i => (byte)(i % 10)).ToArray()));
         File.WriteAllBytes(Path.Combine(folder, "t10k-images-idx3-ubyte"), Idx([0, 28, 28], []));
         File.WriteAllBytes(Path.Combine(folder, "t10k-labels-idx1-ubyte"), Idx([0], []));
-        var (code, stdout, stderr) = Run("train", "--model", "small-cnn", "--data", $"fashion-mnist:{folder}", "--epochs", "1", "--val-split", "0",
-            "--out", Path.Combine(_dir, "run"), "--json");
+        var (code, stdout, stderr) = Run("train", "--model", "small-cnn", "--data", $"fashion-mnist:{folder}",
+            "--epochs", "1", "--val-split", "0", "--out", Path.Combine(_dir, "run"), "--json");
         Assert.True(code == 0, stderr);
         Assert.Contains("the test set is empty", stderr);
         using var summary = JsonDocument.Parse(stdout);
@@ -58,7 +60,8 @@ public sealed class TrainCliTests : IDisposable
         using var summary = JsonDocument.Parse(stdout);
         Assert.Equal(1, summary.RootElement.GetProperty("epochs_done").GetInt32());
         Assert.Contains("epoch 1/1", stderr);   // one plain line per epoch when stderr is not a terminal
-        foreach (var file in new[] { "config.json", "metrics.csv", "last.ckpt", "best.ckpt", "summary.json", "loss.png", "accuracy.png" })
+        foreach (var file in new[] { "config.json", "metrics.csv", "last.ckpt", "best.ckpt", "summary.json", "loss.png",
+            "accuracy.png" })
             Assert.True(File.Exists(Path.Combine(run, file)), file);
         Assert.Single(Directory.GetFiles(Path.Combine(run, "events"), "events.out.tfevents.*"));
         var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
@@ -68,16 +71,19 @@ public sealed class TrainCliTests : IDisposable
         Assert.Equal(1, config.RootElement.GetProperty("model").GetProperty("input_channels").GetInt32());
         Assert.Equal(500, config.RootElement.GetProperty("split").GetProperty("train").GetInt64());
         Assert.Equal(200, config.RootElement.GetProperty("split").GetProperty("validation").GetInt64());
-        Assert.Equal("channels-last", config.RootElement.GetProperty("training").GetProperty("memory_format").GetString());
+        Assert.Equal("channels-last",
+            config.RootElement.GetProperty("training").GetProperty("memory_format").GetString());
 
         (code, stdout, stderr) = Run("eval", "--checkpoint", Path.Combine(run, "best.ckpt"), "--json");
         Assert.True(code == 0, stderr);
         using var eval = JsonDocument.Parse(stdout);
         Assert.Equal(2000, eval.RootElement.GetProperty("samples").GetInt64());
-        Assert.Equal(summary.RootElement.GetProperty("best_test_accuracy").GetDouble(), eval.RootElement.GetProperty("accuracy").GetDouble(), 6);
+        Assert.Equal(summary.RootElement.GetProperty("best_test_accuracy").GetDouble(),
+            eval.RootElement.GetProperty("accuracy").GetDouble(), 6);
         Assert.True(eval.RootElement.GetProperty("loss").GetDouble() > 0);
         Assert.Equal(10, eval.RootElement.GetProperty("per_class_accuracy").EnumerateObject().Count());
-        Assert.Equal(2000, eval.RootElement.GetProperty("confusion").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetInt64()));
+        Assert.Equal(2000,
+            eval.RootElement.GetProperty("confusion").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetInt64()));
 
         // predict on a PNG made from a test image, scaled up: it is resized back to 28x28
         using var sample = Dataset.LoadSample();
@@ -85,11 +91,13 @@ public sealed class TrainCliTests : IDisposable
         using (var bitmap = new SKBitmap(56, 56, SKColorType.Gray8, SKAlphaType.Opaque))
         {
             var pixels = sample.Test.Images[0, 0].data<byte>().ToArray();
-            for (int y = 0; y < 56; y++) for (int x = 0; x < 56; x++) bitmap.SetPixel(x, y, new SKColor(pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2]));
+            for (int y = 0; y < 56; y++) for (int x = 0; x < 56; x++) bitmap.SetPixel(x, y,
+                new SKColor(pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2]));
             using var file = File.Create(png);
             bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
         }
-        (code, stdout, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), "--top", "10", "--json", png);
+        (code, stdout, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), "--top", "10", "--json",
+            png);
         Assert.True(code == 0, stderr);
         using var predict = JsonDocument.Parse(stdout);
         var top = predict.RootElement[0].GetProperty("top").EnumerateArray().Select(t => t.GetProperty("probability").GetDouble()).ToList();
@@ -104,7 +112,8 @@ public sealed class TrainCliTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains(longName, stdout);
 
-        (code, _, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), Path.Combine(run, "config.json"));
+        (code, _, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"),
+            Path.Combine(run, "config.json"));
         Assert.Equal(2, code);
         Assert.Contains("not an image", stderr);
         (code, _, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), _dir);
@@ -138,12 +147,13 @@ public sealed class TrainCliTests : IDisposable
             Assert.Equal(0, train.Images[0, 2, 4, 4].item<byte>());
             Assert.Equal(3, normalization.Channels);
         }
-        var (code, _, stderr) = Run("train", "--model", "small-cnn", "--data", $"folder:{folder}", "--epochs", "1", "--val-split", "0",
-            "--out", Path.Combine(_dir, "run"));
+        var (code, _, stderr) = Run("train", "--model", "small-cnn", "--data", $"folder:{folder}", "--epochs", "1",
+            "--val-split", "0", "--out", Path.Combine(_dir, "run"));
         Assert.True(code == 0, stderr);
 
         File.WriteAllText(Path.Combine(folder, "class1", "broken.png"), "not a png");
-        (code, _, stderr) = Run("train", "--model", "small-cnn", "--data", $"folder:{folder}", "--epochs", "1", "--out", Path.Combine(_dir, "run2"));
+        (code, _, stderr) = Run("train", "--model", "small-cnn", "--data", $"folder:{folder}", "--epochs", "1", "--out",
+            Path.Combine(_dir, "run2"));
         Assert.Equal(2, code);
         Assert.Contains("broken.png: not an image", stderr);
     }
@@ -153,9 +163,11 @@ public sealed class TrainCliTests : IDisposable
     [InlineData("--data is required", "train", "--model", "small-cnn", "--out", "x")]
     [InlineData("unknown dataset 'imagenet'", "train", "--model", "small-cnn", "--data", "imagenet", "--out", "x")]
     [InlineData("no checkpoint to resume", "train", "--resume", "/nonexistent-run")]
-    [InlineData("--binary-generator: a plain model", "train", "--model", "small-cnn", "--plain", "--binary-generator", "--data", "sample", "--out", "x")]
+    [InlineData("--binary-generator: a plain model", "train", "--model", "small-cnn", "--plain", "--binary-generator",
+        "--data", "sample", "--out", "x")]
     [InlineData("no checkpoint at", "eval", "--checkpoint", "/nonexistent.ckpt")]
-    [InlineData("--memory-format: unknown memory format 'nhcw'", "train", "--model", "small-cnn", "--data", "sample", "--out", "x", "--memory-format", "nhcw")]
+    [InlineData("--memory-format: unknown memory format 'nhcw'", "train", "--model", "small-cnn", "--data", "sample",
+        "--out", "x", "--memory-format", "nhcw")]
     [InlineData("cannot be downloaded", "data", "download", "sample")]
     public void Mistakes_are_one_line_and_exit_2(string message, params string[] args)
     {
@@ -167,7 +179,8 @@ public sealed class TrainCliTests : IDisposable
     private static Process Start(string args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "AssocConv.Cli.dll");
-        var info = new ProcessStartInfo("dotnet", $"\"{dll}\" {args}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("dotnet", $"\"{dll}\" {args}") { RedirectStandardOutput = true,
+            RedirectStandardError = true, UseShellExecute = false };
         var p = Process.Start(info)!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };

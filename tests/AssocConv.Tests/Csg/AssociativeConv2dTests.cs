@@ -91,7 +91,8 @@ public class AssociativeConv2dTests
     [Fact]
     public void Kernel_larger_than_the_slice_kernel_is_refused_naming_layer_and_numbers()
     {
-        var e = Assert.Throws<ArgumentException>(() => new AssociativeConv2d(Generator(), 4, 4, 5, name: "stage_2.0.conv_a"));
+        var e = Assert.Throws<ArgumentException>(() => new AssociativeConv2d(Generator(), 4, 4, 5,
+            name: "stage_2.0.conv_a"));
         Assert.Contains("stage_2.0.conv_a", e.Message);
         Assert.Contains("5x5", e.Message);
         Assert.Contains("3x3", e.Message);
@@ -103,7 +104,8 @@ public class AssociativeConv2dTests
     [InlineData(6, 4, 4)]
     public void Impossible_channel_counts_are_refused(int inC, int outC, int groups)
     {
-        var e = Assert.Throws<ArgumentException>(() => new AssociativeConv2d(Generator(), inC, outC, 3, groups: groups, name: "layer7"));
+        var e = Assert.Throws<ArgumentException>(() => new AssociativeConv2d(Generator(), inC, outC, 3, groups: groups,
+            name: "layer7"));
         Assert.Contains("layer7", e.Message);
         Assert.Contains($"{inC}->{outC}", e.Message);
     }

@@ -152,7 +152,8 @@ public class GenerateTogetherTests
         torch.manual_seed(51);
         using var together = ModelZoo.Create("resnet20");   // its forward generates all kernels at once
         using var separate = ModelZoo.Create("resnet20", new ModelOptions { Plain = true });
-        Associator.Associate(separate, GeneratorOptions.Default, ConvSelect.Kernel(3) is var k3 ? ConvSelect.And(ConvSelect.AllButFirst, k3) : null);
+        Associator.Associate(separate, GeneratorOptions.Default,
+            ConvSelect.Kernel(3) is var k3 ? ConvSelect.And(ConvSelect.AllButFirst, k3) : null);
         using (torch.no_grad())
         {
             var a = together.modules().OfType<AssociativeConv2d>().ToList();

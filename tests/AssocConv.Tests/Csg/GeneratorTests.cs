@@ -34,7 +34,8 @@ public class GeneratorTests
     public void Linear_default_init_is_uniform_within_one_over_sqrt_fan_in()
     {
         torch.manual_seed(2);
-        var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 64, Init = GeneratorInit.LinearDefault });
+        var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 64,
+            Init = GeneratorInit.LinearDefault });
         double bound = 1.0 / Math.Sqrt(64);
         Assert.True(g.Weight.abs().max().item<float>() <= bound + 1e-7);
         Assert.True(g.Weight.abs().max().item<float>() > bound * 0.99);
@@ -58,7 +59,8 @@ public class GeneratorTests
     public void Frozen_generators_get_no_gradient_and_only_codes_change_in_a_step(GeneratorInit init, bool? frozen)
     {
         torch.manual_seed(9);
-        var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4), CodeSize = 6, Init = init, Frozen = frozen });
+        var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4), CodeSize = 6,
+            Init = init, Frozen = frozen });
         var a = new AssociativeConv2d(g, 3, 8, 3, padding: 1);
         var b = new AssociativeConv2d(g, 8, 4, 3, padding: 1);
         // NCHW with 3, 8 and 4 channels: where libtorch's oneDNN was seen giving NaN gradients here

@@ -90,7 +90,8 @@ public class KernelLayoutTests
     [Fact]
     public void Slice_count_follows_the_padded_grid()
     {
-        var generator = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(12, 12), CodeSize = 8 });
+        var generator = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(12, 12),
+            CodeSize = 8 });
         // ResNet stage transition 16 -> 32: ceil(32/12) * ceil(16/12) = 3 * 2
         var layer = new AssociativeConv2d(generator, 16, 32, 3, stride: 2, padding: 1);
         Assert.Equal(6, layer.NumSlices);
@@ -101,7 +102,8 @@ public class KernelLayoutTests
     private static double ReferenceVersusBlockedDifference(int inChannels, int outChannels)
     {
         torch.manual_seed(3);
-        var reference = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4), CodeSize = 6 });
+        var reference = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(4, 4),
+            CodeSize = 6 });
         var blocked = new ConvolutionalSliceGenerator(reference.Options with { Layout = SliceLayout.Blocked });
         using (torch.no_grad()) blocked.Weight.copy_(reference.Weight);
         var a = new AssociativeConv2d(reference, inChannels, outChannels, 3);

@@ -13,7 +13,8 @@ public class MaterializerTests
     [Theory]
     [InlineData(SliceLayout.Reference, 8, 8)]
     [InlineData(SliceLayout.Blocked, 6, 10)]
-    public void Materialized_model_gives_the_same_outputs_with_only_plain_convolutions(SliceLayout layout, int so, int si)
+    public void Materialized_model_gives_the_same_outputs_with_only_plain_convolutions(SliceLayout layout, int so,
+        int si)
     {
         torch.manual_seed(31);
         var model = new SmallCnn(new ModelOptions

@@ -42,7 +42,8 @@ public class ParameterReportTests
         Assert.Equal(1, report.Generators);
         Assert.Equal(12 * 12 * 9 * 72 + codes + FirstConv + BatchNorm + Linear, report.Trainable);
         // the plain counterpart's count, computed without building it, equals the built one
-        Assert.Equal(ParameterReport.Of(new SmallCnn(new ModelOptions { Plain = true })).Trainable, report.PlainTrainable);
+        Assert.Equal(ParameterReport.Of(new SmallCnn(new ModelOptions { Plain = true })).Trainable,
+            report.PlainTrainable);
         Assert.Equal((double)report.PlainTrainable / report.Trainable, report.Ratio, 12);
     }
 
@@ -74,7 +75,8 @@ public class ParameterReportTests
     [Fact]
     public void A_generator_shared_from_a_model_with_another_slice_shape_is_refused()
     {
-        var other = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 72 });
+        var other = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16),
+            CodeSize = 72 });
         var e = Assert.Throws<ArgumentException>(() => new SmallCnn(new ModelOptions
         {
             Generator = new GeneratorOptions { Slice = new SliceShape(12, 12), CodeSize = 72 },

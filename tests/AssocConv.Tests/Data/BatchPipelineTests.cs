@@ -16,10 +16,12 @@ public class BatchPipelineTests
         return new LabeledImages(tensor(pixels, new long[] { n, 2, 6, 6 }), tensor(labels), ["a", "b", "c"]);
     }
 
-    private static readonly Normalization Identity = new([0.0, 0.0], [1.0 / 255, 1.0 / 255]);   // x / 255 * 255: pixel values back
+    private static readonly Normalization Identity = new([0.0, 0.0],
+        [1.0 / 255, 1.0 / 255]);   // x / 255 * 255: pixel values back
 
     private static List<(double[] X, long[] Y)> Collect(BatchPipeline p, int epoch, long start = 0) =>
-        p.Epoch(epoch, start).Select(b => { using (b) return (Values(b.Images), b.Labels.data<long>().ToArray()); }).ToList();
+        p.Epoch(epoch, start).Select(b => { using (b) return (Values(b.Images),
+            b.Labels.data<long>().ToArray()); }).ToList();
 
     [Fact]
     public void Each_epoch_visits_every_image_once_in_an_order_from_the_seed()
@@ -32,8 +34,10 @@ public class BatchPipelineTests
         // images come back unchanged (the identity normalisation), each exactly once
         var seen = first.SelectMany(b => b.X.Chunk(72)).Select(x => (int)Math.Round(x[0])).OrderBy(v => v).ToArray();
         Assert.Equal(Enumerable.Range(0, 10).Select(i => 1 + i * 72 % 250).OrderBy(v => v), seen);
-        Assert.Equal(first.SelectMany(b => b.Y), Collect(p, 0).SelectMany(b => b.Y));           // same seed, same epoch: same order
-        Assert.NotEqual(first.SelectMany(b => b.X), Collect(p, 1).SelectMany(b => b.X));      // next epoch: another order
+        Assert.Equal(first.SelectMany(b => b.Y),
+            Collect(p, 0).SelectMany(b => b.Y));           // same seed, same epoch: same order
+        Assert.NotEqual(first.SelectMany(b => b.X),
+            Collect(p, 1).SelectMany(b => b.X));      // next epoch: another order
         var other = new BatchPipeline(data, Identity, 4, shuffle: true, augment: false, seed: 4);
         Assert.NotEqual(first.SelectMany(b => b.X), Collect(other, 0).SelectMany(b => b.X));
     }
@@ -86,7 +90,8 @@ public class BatchPipelineTests
     public void Normalisation_uses_the_dataset_constants()
     {
         using var data = Images(2);
-        var p = new BatchPipeline(data, new Normalization([0.5, 0.25], [0.2, 0.1]), 2, shuffle: false, augment: false, seed: 0);
+        var p = new BatchPipeline(data, new Normalization([0.5, 0.25], [0.2, 0.1]), 2, shuffle: false, augment: false,
+            seed: 0);
         var batch = p.Epoch(0).Single();
         using var _ = batch;
         Assert.Equal((1 / 255.0 - 0.5) / 0.2, batch.Images[0, 0, 0, 0].item<float>(), 5);

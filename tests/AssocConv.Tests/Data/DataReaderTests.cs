@@ -29,7 +29,8 @@ public sealed class DataReaderTests : IDisposable
 
     private void WriteCifar10(Func<int, byte[]>? batch = null)
     {
-        for (int i = 1; i <= 5; i++) File.WriteAllBytes(Path.Combine(_dir, $"data_batch_{i}.bin"), batch?.Invoke(i) ?? CifarRecords((byte)i, 0));
+        for (int i = 1; i <= 5; i++) File.WriteAllBytes(Path.Combine(_dir, $"data_batch_{i}.bin"),
+            batch?.Invoke(i) ?? CifarRecords((byte)i, 0));
         File.WriteAllBytes(Path.Combine(_dir, "test_batch.bin"), CifarRecords(9));
     }
 
@@ -82,9 +83,11 @@ public sealed class DataReaderTests : IDisposable
             Assert.Equal(100, train.ClassNames.Count);
         }
         File.WriteAllBytes(Path.Combine(_dir, "test.bin"), Records((3, 100)));
-        Assert.Contains("test.bin: record 0: label 100 is not below 100", Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar100(_dir)).Message);
+        Assert.Contains("test.bin: record 0: label 100 is not below 100",
+            Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar100(_dir)).Message);
         File.WriteAllBytes(Path.Combine(_dir, "test.bin"), Records((3, 1))[..3073]);   // a CIFAR-10-sized record
-        Assert.Contains("3,074-byte records", Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar100(_dir)).Message);
+        Assert.Contains("3,074-byte records",
+            Assert.Throws<DataFormatException>(() => CifarReader.ReadCifar100(_dir)).Message);
     }
 
     [SharedFact("datasets/cifar-10-batches-bin")]
@@ -132,7 +135,8 @@ public sealed class DataReaderTests : IDisposable
         string ext = gzip ? ".gz" : "";
         foreach (var prefix in new[] { "train", "t10k" })
         {
-            File.WriteAllBytes(Path.Combine(_dir, $"{prefix}-images-idx3-ubyte{ext}"), Maybe(Idx(8, [3, 4, 5], pixels)));
+            File.WriteAllBytes(Path.Combine(_dir, $"{prefix}-images-idx3-ubyte{ext}"),
+                Maybe(Idx(8, [3, 4, 5], pixels)));
             File.WriteAllBytes(Path.Combine(_dir, $"{prefix}-labels-idx1-ubyte{ext}"), Maybe(Idx(8, [3], [7, 0, 9])));
         }
         var (train, test) = IdxReader.ReadFolder(_dir, IdxReader.MnistClasses);
@@ -152,7 +156,9 @@ public sealed class DataReaderTests : IDisposable
         File.WriteAllBytes(labels, Idx(8, [2], [1, 2]));
 
         File.WriteAllBytes(images, Idx(9, [2, 4, 4], pixels));     // wrong element type in the magic number
-        Assert.Contains("magic number 00000903", Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels, IdxReader.MnistClasses)).Message);
+        Assert.Contains("magic number 00000903",
+            Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels,
+                IdxReader.MnistClasses)).Message);
 
         File.WriteAllBytes(images, Idx(8, [2, 4, 4], pixels)[..^3]);   // truncated
         var e = Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels, IdxReader.MnistClasses));
@@ -164,13 +170,20 @@ public sealed class DataReaderTests : IDisposable
 
         File.WriteAllBytes(images, Idx(8, [2, 4, 4], pixels));
         File.WriteAllBytes(labels, Idx(8, [2], [1, 10]));
-        Assert.Contains("label 10 at index 1", Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels, IdxReader.MnistClasses)).Message);
+        Assert.Contains("label 10 at index 1",
+            Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels,
+                IdxReader.MnistClasses)).Message);
 
         File.WriteAllBytes(labels, Idx(8, [3], [1, 2, 3]));
-        Assert.Contains("3 labels for 2 images", Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels, IdxReader.MnistClasses)).Message);
+        Assert.Contains("3 labels for 2 images",
+            Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels,
+                IdxReader.MnistClasses)).Message);
 
-        File.WriteAllBytes(images, Idx(8, [int.MaxValue, 4, 4], pixels));   // a header that promises far more than the file holds
-        Assert.Contains("the file holds 32", Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels, IdxReader.MnistClasses)).Message);
+        File.WriteAllBytes(images,
+            Idx(8, [int.MaxValue, 4, 4], pixels));   // a header that promises far more than the file holds
+        Assert.Contains("the file holds 32",
+            Assert.Throws<DataFormatException>(() => IdxReader.ReadPair(images, labels,
+                IdxReader.MnistClasses)).Message);
     }
 
     [Fact]
@@ -202,7 +215,8 @@ public sealed class DataReaderTests : IDisposable
         Assert.Equal(new DatasetSpec(DatasetKind.Cifar100, "/x/y"), DatasetSpec.Parse("cifar100:/x/y"));
         Assert.Equal(new DatasetSpec(DatasetKind.Folder, "imgs"), DatasetSpec.Parse("folder:imgs"));
         Assert.Equal(DatasetKind.Sample, DatasetSpec.Parse("sample").Kind);
-        Assert.Contains("unknown dataset 'imagenet'", Assert.Throws<FormatException>(() => DatasetSpec.Parse("imagenet")).Message);
+        Assert.Contains("unknown dataset 'imagenet'",
+            Assert.Throws<FormatException>(() => DatasetSpec.Parse("imagenet")).Message);
         Assert.Throws<FormatException>(() => DatasetSpec.Parse("folder"));
         Assert.Throws<FormatException>(() => DatasetSpec.Parse("cifar10:"));
 

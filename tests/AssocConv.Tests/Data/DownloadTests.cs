@@ -115,11 +115,13 @@ public sealed class DownloadTests : IDisposable
         using (var tar = new TarWriter(gz))
         {
             tar.WriteEntry(new PaxTarEntry(TarEntryType.Directory, "cifar-10-batches-bin/"));
-            foreach (var name in new[] { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin", "batches.meta.txt" })
+            foreach (var name in new[] { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                "data_batch_5.bin", "test_batch.bin", "batches.meta.txt" })
             {
                 var bytes = File.ReadAllBytes(Path.Combine(source, name));
                 if (name.EndsWith(".bin", StringComparison.Ordinal)) bytes = bytes[..(300 * 3073)];
-                tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, $"cifar-10-batches-bin/{name}") { DataStream = new MemoryStream(bytes) });
+                tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile,
+                    $"cifar-10-batches-bin/{name}") { DataStream = new MemoryStream(bytes) });
             }
             extra?.Invoke(tar);
         }
@@ -141,8 +143,8 @@ public sealed class DownloadTests : IDisposable
     {
         var root = Path.Combine(_dir, "datasets");
         var reports = new List<DownloadProgress>();
-        var folder = await DatasetDownloader.DownloadAsync(Source("good", "cifar-10-binary.tar.gz", CifarArchive()), root,
-            new SyncProgress(reports.Add));
+        var folder = await DatasetDownloader.DownloadAsync(Source("good", "cifar-10-binary.tar.gz", CifarArchive()),
+            root, new SyncProgress(reports.Add));
         Assert.Equal(Path.Combine(root, "cifar-10-batches-bin"), folder);
         Assert.Equal(new[] { "cifar-10-batches-bin" }, Directory.GetFileSystemEntries(root).Select(Path.GetFileName));
         Assert.NotEmpty(reports);
@@ -175,13 +177,16 @@ public sealed class DownloadTests : IDisposable
         AssertNothingLeft(root);
 
         var truncated = await Assert.ThrowsAsync<HttpRequestException>(() =>
-            DatasetDownloader.DownloadAsync(Source("truncated", "cifar-10-binary.tar.gz", archive), root, policy: Quick));
-        Assert.True(truncated.Message.Contains("broke off") || truncated.Message.Contains("truncated"), truncated.Message);
+            DatasetDownloader.DownloadAsync(Source("truncated", "cifar-10-binary.tar.gz", archive), root,
+                policy: Quick));
+        Assert.True(truncated.Message.Contains("broke off") || truncated.Message.Contains("truncated"),
+            truncated.Message);
         Assert.Contains("(2 attempts)", truncated.Message);
         AssertNothingLeft(root);
 
         await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(
-            new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin", [new DownloadFile(new Uri($"{_base}good/missing.tar.gz"), "0")], true), root));
+            new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin",
+                [new DownloadFile(new Uri($"{_base}good/missing.tar.gz"), "0")], true), root));
         AssertNothingLeft(root);
     }
 
@@ -189,7 +194,8 @@ public sealed class DownloadTests : IDisposable
     public async Task An_archive_entry_outside_the_folder_or_a_link_is_refused()
     {
         var root = Path.Combine(_dir, "datasets");
-        var escaping = CifarArchive(tar => tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "cifar-10-batches-bin/../../evil.txt")
+        var escaping = CifarArchive(tar => tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile,
+            "cifar-10-batches-bin/../../evil.txt")
             { DataStream = new MemoryStream([1, 2, 3]) }));
         var e = await Assert.ThrowsAsync<InvalidDataException>(() =>
             DatasetDownloader.DownloadAsync(Source("good", "escaping.tar.gz", escaping), root));
@@ -197,8 +203,10 @@ public sealed class DownloadTests : IDisposable
         AssertNothingLeft(root);
         Assert.False(File.Exists(Path.Combine(_dir, "evil.txt")));
 
-        var linked = CifarArchive(tar => tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "cifar-10-batches-bin/link") { LinkName = "/etc/passwd" }));
-        e = await Assert.ThrowsAsync<InvalidDataException>(() => DatasetDownloader.DownloadAsync(Source("good", "linked.tar.gz", linked), root));
+        var linked = CifarArchive(tar => tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink,
+            "cifar-10-batches-bin/link") { LinkName = "/etc/passwd" }));
+        e = await Assert.ThrowsAsync<InvalidDataException>(() => DatasetDownloader.DownloadAsync(Source("good",
+            "linked.tar.gz", linked), root));
         Assert.Contains("SymbolicLink", e.Message);
         AssertNothingLeft(root);
     }
@@ -207,7 +215,8 @@ public sealed class DownloadTests : IDisposable
     public async Task Idx_files_are_kept_as_served_and_the_cli_reports_a_checksum_mismatch()
     {
         const string debian = "/usr/share/datasets/fashion-mnist";
-        var files = new[] { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" };
+        var files = new[] { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz" };
         foreach (var f in files) _files[f] = File.ReadAllBytes(Path.Combine(debian, f));
         var source = new DatasetSource(DatasetKind.FashionMnist, "fashion-mnist",
             files.Select(f => new DownloadFile(new Uri($"{_base}good/{f}"), Md5(_files[f]))).ToList(), Archive: false);
@@ -219,7 +228,8 @@ public sealed class DownloadTests : IDisposable
         var output = new StringWriter();
         var error = new StringWriter();
         var other = Path.Combine(_dir, "other");
-        int code = AssocConv.Cli.CliApp.Run(["data", "download", "fashion-mnist", "--to", other, "--mirror", $"{_base}good/"], output, error);
+        int code = AssocConv.Cli.CliApp.Run(["data", "download", "fashion-mnist", "--to", other, "--mirror",
+            $"{_base}good/"], output, error);
         Assert.Equal(1, code);
         Assert.Contains("the published size is 26,421,880", error.ToString());
         AssertNothingLeft(other);
@@ -240,7 +250,8 @@ public sealed class DownloadTests : IDisposable
 
         // the published size caps what is written, whatever the server sends
         _files["b.tar.gz"] = bytes;
-        var capped = new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin", [new DownloadFile(new Uri($"{_base}endless/b.tar.gz"), Md5(bytes), bytes.Length)], true);
+        var capped = new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin",
+            [new DownloadFile(new Uri($"{_base}endless/b.tar.gz"), Md5(bytes), bytes.Length)], true);
         var endless = await Assert.ThrowsAsync<InvalidDataException>(() => DatasetDownloader.DownloadAsync(capped, root, policy: Quick));
         Assert.Contains("more than the 100,000 bytes published", endless.Message);
         AssertNothingLeft(root);
@@ -256,10 +267,13 @@ public sealed class DownloadTests : IDisposable
         var root = Path.Combine(_dir, "datasets");
         int dead;
         using (var gone = System.Diagnostics.Process.Start("true")!) { gone.WaitForExit(); dead = gone.Id; }
-        var abandoned = Directory.CreateDirectory(Path.Combine(root, $".cifar-10-batches-bin.partial-{dead}-0123")).FullName;
-        var running = Directory.CreateDirectory(Path.Combine(root, $".cifar-10-batches-bin.partial-{Environment.ProcessId}-4567")).FullName;
+        var abandoned = Directory.CreateDirectory(Path.Combine(root,
+            $".cifar-10-batches-bin.partial-{dead}-0123")).FullName;
+        var running = Directory.CreateDirectory(Path.Combine(root,
+            $".cifar-10-batches-bin.partial-{Environment.ProcessId}-4567")).FullName;
         await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(
-            new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin", [new DownloadFile(new Uri($"{_base}good/missing.tar.gz"), "0")], true), root));
+            new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin",
+                [new DownloadFile(new Uri($"{_base}good/missing.tar.gz"), "0")], true), root));
         Assert.False(Directory.Exists(abandoned));
         Assert.True(Directory.Exists(running));   // a download still going on is left alone
     }
@@ -280,7 +294,8 @@ public sealed class DownloadTests : IDisposable
     [Fact]
     public void Every_official_source_is_https_with_a_published_size()
     {
-        foreach (var kind in new[] { DatasetKind.Cifar10, DatasetKind.Cifar100, DatasetKind.FashionMnist, DatasetKind.Mnist })
+        foreach (var kind in new[] { DatasetKind.Cifar10, DatasetKind.Cifar100, DatasetKind.FashionMnist,
+            DatasetKind.Mnist })
             Assert.All(DatasetSource.Official(kind).Files, f =>
             {
                 Assert.Equal("https", f.Url.Scheme);

@@ -29,7 +29,8 @@ public sealed class HostileDataTests : IDisposable
         {
             gz.Write(header);
             var block = new byte[1 << 20];
-            for (long left = zeros; left > 0; left -= block.Length) gz.Write(block, 0, (int)Math.Min(block.Length, left));
+            for (long left = zeros; left > 0; left -= block.Length) gz.Write(block, 0,
+                (int)Math.Min(block.Length, left));
         }
         return memory.ToArray();
     }
@@ -76,7 +77,9 @@ public sealed class HostileDataTests : IDisposable
         ihdr[8] = 8;   // 8-bit
         ihdr[9] = 2;   // RGB
         var png = Path.Combine(_dir, "huge.png");
-        File.WriteAllBytes(png, [0x89, .. "PNG\r\n\u001a\n"u8, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]), .. Chunk("IEND", [])]);
+        File.WriteAllBytes(png,
+            [0x89, .. "PNG\r\n\u001a\n"u8, .. Chunk("IHDR", ihdr),
+                .. Chunk("IDAT", [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]), .. Chunk("IEND", [])]);
         var watch = Stopwatch.StartNew();
         var e = Assert.Throws<DataFormatException>(() => ImageFile.Read(png, 3, 32, 32));
         Assert.Contains("declares 20,000x20,000 pixels", e.Message);
@@ -92,7 +95,8 @@ public sealed class HostileDataTests : IDisposable
         var real = Directory.CreateDirectory(Path.Combine(_dir, "real")).FullName;
         var linked = Directory.CreateDirectory(Path.Combine(_dir, "linked")).FullName;
         var random = new Random(3);
-        foreach (var name in new[] { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin" })
+        foreach (var name in new[] { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+            "data_batch_5.bin", "test_batch.bin" })
         {
             var records = new byte[7 * 3073];
             random.NextBytes(records);

@@ -4,7 +4,8 @@ public class ReadmeExampleTests
 {
     private static string Region(string marker)
     {
-        var source = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "tests/AssocConv.Tests/Docs/ReadmeExample.cs"));
+        var source = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(),
+            "tests/AssocConv.Tests/Docs/ReadmeExample.cs"));
         int start = source.IndexOf($"// <{marker}>", StringComparison.Ordinal);
         int end = source.IndexOf($"// </{marker}>", StringComparison.Ordinal);
         Assert.True(start >= 0 && end > start, $"region {marker} not found");

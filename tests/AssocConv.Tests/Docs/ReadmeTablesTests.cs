@@ -24,7 +24,8 @@ public class ReadmeTablesTests
     }
 
     private static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
-    private static string Ratio(long plain, long associative) => ((double)plain / associative).ToString("F2", CultureInfo.InvariantCulture) + "x";
+    private static string Ratio(long plain, long associative) => ((double)plain / associative).ToString("F2",
+        CultureInfo.InvariantCulture) + "x";
 
     [Fact]
     public void The_depth_table_is_what_the_code_computes()
@@ -37,7 +38,8 @@ public class ReadmeTablesTests
             long plain = Count(name, new ModelOptions { Plain = true });
             long associative = Count(name, new ModelOptions());
             long all = Count(name, new ModelOptions { Selection = AssociativeSelection.All });
-            Assert.Equal(new[] { name, N(plain), N(associative), Ratio(plain, associative), N(all), Ratio(plain, all) }, row);
+            Assert.Equal(new[] { name, N(plain), N(associative), Ratio(plain, associative), N(all), Ratio(plain, all) },
+                row);
         }
     }
 }

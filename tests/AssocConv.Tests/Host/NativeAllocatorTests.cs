@@ -7,8 +7,8 @@ namespace AssocConv.Tests.Host;
 public class NativeAllocatorTests
 {
     /// <summary>Where the launcher looks for jemalloc.</summary>
-    private static readonly string[] Jemalloc = ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
-        "/usr/lib64/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2"];
+    private static readonly string[] Jemalloc = ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+        "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2", "/usr/lib64/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2"];
 
     [Fact]
     public void The_allocator_is_read_from_the_process_memory_map()
@@ -16,7 +16,8 @@ public class NativeAllocatorTests
         const string glibcOnly = "7f00-7f10 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n" +
                                  "7f20-7f30 r-xp 00000000 08:01 2 /opt/app/libtorch_cpu.so\n";
         Assert.Equal("system", NativeAllocator.FromMaps(glibcOnly));
-        Assert.Equal("jemalloc", NativeAllocator.FromMaps(glibcOnly + "7f40-7f50 r-xp 00000000 08:01 3 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"));
+        Assert.Equal("jemalloc",
+            NativeAllocator.FromMaps(glibcOnly + "7f40-7f50 r-xp 00000000 08:01 3 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"));
     }
 
     [NoPreloadFact]
@@ -35,14 +36,16 @@ public class NativeAllocatorTests
     public void The_launcher_makes_openmp_threads_wait_passively_unless_told_otherwise()
     {
         Assert.Equal("PASSIVE", LauncherBench(optOut: false).GetProperty("omp_wait_policy").GetString());
-        Assert.Equal("ACTIVE", LauncherBench(optOut: false, waitPolicy: "ACTIVE").GetProperty("omp_wait_policy").GetString());
+        Assert.Equal("ACTIVE",
+            LauncherBench(optOut: false, waitPolicy: "ACTIVE").GetProperty("omp_wait_policy").GetString());
     }
 
     /// <summary>What <c>./assocconv bench</c> reports for a tiny model, started as a user would.</summary>
     private static JsonElement LauncherBench(bool optOut, string? waitPolicy = null)
     {
         var info = new ProcessStartInfo("bash") { WorkingDirectory = TestSupport.RepositoryRoot() };
-        foreach (var a in new[] { "assocconv", "bench", "--models", "small-cnn", "--batch-size", "16", "--repetitions", "1", "--steps", "1", "--rounds", "1", "--round-steps", "1", "--json" })
+        foreach (var a in new[] { "assocconv", "bench", "--models", "small-cnn", "--batch-size", "16", "--repetitions",
+            "1", "--steps", "1", "--rounds", "1", "--round-steps", "1", "--json" })
             info.ArgumentList.Add(a);
         info.Environment.Remove("LD_PRELOAD");
         info.Environment.Remove("MALLOC_CONF");

@@ -67,7 +67,8 @@ internal static class CraftedTorchFiles
     public static byte[] Floats(params float[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
 
     /// <summary>A PyTorch 1.6+ zip file: <c>archive/data.pkl</c> and one entry per storage.</summary>
-    public static byte[] Zip(byte[] pickle, IReadOnlyDictionary<string, byte[]>? storages = null, CompressionLevel level = CompressionLevel.NoCompression)
+    public static byte[] Zip(byte[] pickle, IReadOnlyDictionary<string, byte[]>? storages = null,
+        CompressionLevel level = CompressionLevel.NoCompression)
     {
         storages ??= new Dictionary<string, byte[]> { ["0"] = Floats(1, 2, 3, 4) };
         using var stream = new MemoryStream();

@@ -32,7 +32,8 @@ public sealed class HostileTorchFileTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => TorchFile.Read(path).Dispose());
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"took {watch.Elapsed}");
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated < 8L * bytes.Length + 64_000_000, $"allocated {allocated:N0} bytes for a file of {bytes.Length:N0}");
+        Assert.True(allocated < 8L * bytes.Length + 64_000_000,
+            $"allocated {allocated:N0} bytes for a file of {bytes.Length:N0}");
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain("Exception", e.Message);
@@ -70,12 +71,15 @@ public sealed class HostileTorchFileTests : IDisposable
             .Str("torch").Str("FloatStorage").Op('0').Op('0').Get(0).Get(1).Op(0x93));
         Add("STACK_GLOBAL after DUP and POP", p => p.Str("builtins").Str("eval").Op('2').Op('0')
             .Str("torch").Str("FloatStorage").Op('0').Op('0').Op(0x93));
-        Add("STACK_GLOBAL from BINUNICODE8", p => p.Op(0x8d).Raw(BitConverter.GetBytes(5L)).Ascii("posix").Op(0x8d).Raw(BitConverter.GetBytes(6L)).Ascii("system").Op(0x93));
+        Add("STACK_GLOBAL from BINUNICODE8",
+            p => p.Op(0x8d).Raw(BitConverter.GetBytes(5L)).Ascii("posix").Op(0x8d).Raw(BitConverter.GetBytes(6L)).Ascii("system").Op(0x93));
         Add("STACK_GLOBAL from UNICODE", p => p.Ascii("Vposix\nVsystem\n").Op(0x93));
         Add("STACK_GLOBAL from an escaped UNICODE", p => p.Ascii("Vpos\\u0069x\nVsystem\n").Op(0x93));
         Add("STACK_GLOBAL from STRING", p => p.Ascii("S'posix'\nS'system'\n").Op(0x93));
-        Add("STACK_GLOBAL from SHORT_BINSTRING", p => p.Op('U').Raw(5).Ascii("posix").Op('U').Raw(6).Ascii("system").Op(0x93));
-        Add("STACK_GLOBAL from BINSTRING", p => p.Op('T').Raw(BitConverter.GetBytes(5)).Ascii("posix").Op('T').Raw(BitConverter.GetBytes(6)).Ascii("system").Op(0x93));
+        Add("STACK_GLOBAL from SHORT_BINSTRING",
+            p => p.Op('U').Raw(5).Ascii("posix").Op('U').Raw(6).Ascii("system").Op(0x93));
+        Add("STACK_GLOBAL from BINSTRING",
+            p => p.Op('T').Raw(BitConverter.GetBytes(5)).Ascii("posix").Op('T').Raw(BitConverter.GetBytes(6)).Ascii("system").Op(0x93));
         Add("EXT1", p => p.Op(0x82).Raw(1));
         return routes;
     }
@@ -139,7 +143,8 @@ public sealed class HostileTorchFileTests : IDisposable
     [Fact]
     public void A_view_with_stride_0_cannot_expand_a_storage()
     {
-        var pickle = new PickleBytes().Proto().OrderedDict().Op('(').Str("w").Tensor("0", 4, [40_000, 40_000], [0, 0]).Op('u').Op('.').ToArray();
+        var pickle = new PickleBytes().Proto().OrderedDict().Op('(').Str("w").Tensor("0", 4, [40_000, 40_000],
+            [0, 0]).Op('u').Op('.').ToArray();
         Refused(Zip(pickle), "twice its storages");
         Refused(Legacy(pickle), "twice its storages");
     }
@@ -161,7 +166,8 @@ public sealed class HostileTorchFileTests : IDisposable
         Refused(bomb, "beyond what the file may decode to");
 
         var zeros = new byte[64 << 20];
-        var storageBomb = Zip(new PickleBytes().Proto().OrderedDict().Op('(').Str("w").Tensor("0", zeros.Length / 4, [zeros.Length / 4], [1]).Op('u').Op('.').ToArray(),
+        var storageBomb = Zip(new PickleBytes().Proto().OrderedDict().Op('(').Str("w").Tensor("0", zeros.Length / 4,
+            [zeros.Length / 4], [1]).Op('u').Op('.').ToArray(),
             new Dictionary<string, byte[]> { ["0"] = zeros }, CompressionLevel.Optimal);
         Refused(storageBomb, "beyond what the file may decode to");
     }

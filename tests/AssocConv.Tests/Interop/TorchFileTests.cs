@@ -12,7 +12,8 @@ namespace AssocConv.Tests.Interop;
 
 public class TorchFileTests
 {
-    private static string Fixture(string name) => Path.Combine(RepositoryRoot(), "tests/AssocConv.Tests/Fixtures/torch-save", name);
+    private static string Fixture(string name) => Path.Combine(RepositoryRoot(),
+        "tests/AssocConv.Tests/Fixtures/torch-save", name);
     private const string Reference = "fixtures/reference-checkpoints/resnet20-csg-16x16-code72";
 
     [Theory]
@@ -37,8 +38,8 @@ public class TorchFileTests
             Assert.Equal(e.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()), t.shape);
             Assert.Equal(e.Value.GetProperty("dtype").GetString(), t.dtype switch
             {
-                ScalarType.Float32 => "float32", ScalarType.Float16 => "float16", ScalarType.Float64 => "float64", ScalarType.Int64 => "int64", var d => d.ToString(),
-            });
+                ScalarType.Float32 => "float32", ScalarType.Float16 => "float16", ScalarType.Float64 => "float64",
+            ScalarType.Int64 => "int64", var d => d.ToString(), });
             Assert.Equal(e.Value.GetProperty("values").EnumerateArray().Select(v => v.GetDouble()), Values(t));
         }
     }
@@ -71,7 +72,8 @@ public class TorchFileTests
         }
 
         // loaded into our ResNet-20, the generated kernels are the ones the reference rule builds
-        using var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        using var model = ModelZoo.Create("resnet20",
+            new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
         ReferenceCheckpoint.LoadInto(model, file, Reference);
         model.to(float64);
         var kernels = doc.RootElement.GetProperty("rebuilt_kernels").GetProperty("kernels").EnumerateObject().ToList();
@@ -86,7 +88,8 @@ public class TorchFileTests
             Assert.Equal(k.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()), kernel.shape);
             Assert.Equal(k.Value.GetProperty("sum").GetDouble(), values.Sum(), 9);
             Assert.Equal(k.Value.GetProperty("abs_sum").GetDouble(), values.Sum(Math.Abs), 9);
-            Assert.Equal(k.Value.GetProperty("first5").EnumerateArray().Select(v => v.GetDouble()), values.Take(5), new Tolerance(1e-12));
+            Assert.Equal(k.Value.GetProperty("first5").EnumerateArray().Select(v => v.GetDouble()), values.Take(5),
+                new Tolerance(1e-12));
         }
     }
 
@@ -94,7 +97,8 @@ public class TorchFileTests
     public void The_reference_checkpoint_scores_its_recorded_accuracy_on_cifar10()
     {
         using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + SharedPath("datasets/cifar-10-batches-bin")));
-        using var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        using var model = ModelZoo.Create("resnet20",
+            new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
         using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model, file, Reference);
         var result = Evaluator.Evaluate(model, data.Test, data.Normalization);
         Assert.InRange(result.Accuracy, 91.64 - 0.02, 91.64 + 0.02);
@@ -134,21 +138,26 @@ public sealed class ReferenceCliTests : IDisposable
     {
         var t7 = SharedPath("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7");
         var data = "cifar10:" + SharedPath("datasets/cifar-10-batches-bin");
-        var (code, stdout, stderr) = Run("eval", "--checkpoint", t7, "--model", "resnet20", "--slice", "16x16", "--code-size", "72", "--data", data, "--json");
+        var (code, stdout, stderr) = Run("eval", "--checkpoint", t7, "--model", "resnet20", "--slice", "16x16",
+            "--code-size", "72", "--data", data, "--json");
         Assert.True(code == 0, stderr);
-        using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(), 91.62, 91.66);
+        using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(),
+            91.62, 91.66);
 
-        (code, _, stderr) = Run("eval", "--checkpoint", t7, "--model", "resnet20", "--slice", "12x12", "--code-size", "72", "--data", data);
+        (code, _, stderr) = Run("eval", "--checkpoint", t7, "--model", "resnet20", "--slice", "12x12", "--code-size",
+            "72", "--data", data);
         Assert.Equal(2, code);
         Assert.Contains("CSG.weight: the file has [2304, 72], the model [1296, 72]", stderr);
         Assert.DoesNotContain("   at ", stderr);
 
         var imported = Path.Combine(_dir, "rn20.ckpt");
-        (code, _, stderr) = Run("import", "--checkpoint", t7, "--model", "resnet20", "--slice", "16x16", "--code-size", "72", "--data", data, "--out", imported);
+        (code, _, stderr) = Run("import", "--checkpoint", t7, "--model", "resnet20", "--slice", "16x16", "--code-size",
+            "72", "--data", data, "--out", imported);
         Assert.True(code == 0, stderr);
         (code, stdout, stderr) = Run("eval", "--checkpoint", imported, "--json");   // no --model: the checkpoint says
         Assert.True(code == 0, stderr);
-        using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(), 91.62, 91.66);
+        using (var doc = JsonDocument.Parse(stdout)) Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(),
+            91.62, 91.66);
     }
 }
 
@@ -185,13 +194,15 @@ public sealed class TorchFileFuzzTests : IDisposable
     [InlineData("zip.pt", 1500)]
     public void Thousands_of_mutated_files_give_clean_errors_only(string fixture, int count)
     {
-        var original = File.ReadAllBytes(Path.Combine(RepositoryRoot(), "tests/AssocConv.Tests/Fixtures/torch-save", fixture));
+        var original = File.ReadAllBytes(Path.Combine(RepositoryRoot(), "tests/AssocConv.Tests/Fixtures/torch-save",
+            fixture));
         Fuzz(original, count, seed: fixture.Length);
     }
 
     [SharedFact("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")]
     public void Mutations_of_the_reference_checkpoint_give_clean_errors_only() =>
-        Fuzz(File.ReadAllBytes(SharedPath("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")), 150, seed: 7);
+        Fuzz(File.ReadAllBytes(SharedPath("fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7")), 150,
+            seed: 7);
 
     private void Fuzz(byte[] original, int count, int seed)
     {
@@ -229,7 +240,8 @@ public sealed class ExportTests : IDisposable
     private static nn.Module<Tensor, Tensor> TrainedResNet20()
     {
         torch.manual_seed(3);
-        var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        var model = ModelZoo.Create("resnet20",
+            new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
         using (var x = torch.randn(8, 3, 16, 16)) using (model.call(x)) { }   // batch-norm statistics that are not the defaults
         model.eval();
         return model;
@@ -254,7 +266,8 @@ public sealed class ExportTests : IDisposable
         }
         // ten names, one storage: the file holds the generator's 165,888 floats once
         long generatorBytes = 2304L * 72 * 4;
-        Assert.InRange(new FileInfo(path).Length, 0, ParameterReport.Of(model).Total * 4 + 8 * generatorBytes / 10 + 200_000);
+        Assert.InRange(new FileInfo(path).Length, 0,
+            ParameterReport.Of(model).Total * 4 + 8 * generatorBytes / 10 + 200_000);
         using var again = TrainedResNet20();
         ReferenceCheckpoint.LoadInto(again, file, path);   // and it loads into our model the way a reference file does
     }
@@ -266,7 +279,8 @@ public sealed class ExportTests : IDisposable
         using var x = torch.randn(4, 3, 32, 32);
         using var noGrad = torch.no_grad();
         using var expected = model.call(x);
-        var spec = new ModelSpec("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        var spec = new ModelSpec("resnet20",
+            new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
         var header = new System.Text.Json.Nodes.JsonObject { ["model"] = spec.ToJson() };
         long full = 0;
         foreach (bool half in new[] { false, true })
@@ -289,7 +303,8 @@ public sealed class ExportTests : IDisposable
             }
             else
             {
-                Assert.True(difference < 2e-2 * expected.abs().max().item<float>(), $"float16 changed the logits by {difference}");
+                Assert.True(difference < 2e-2 * expected.abs().max().item<float>(),
+                    $"float16 changed the logits by {difference}");
                 Assert.InRange(new FileInfo(path).Length, full * 45 / 100, full * 55 / 100);
             }
         }

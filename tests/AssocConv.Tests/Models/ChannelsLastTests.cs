@@ -17,7 +17,8 @@ public class ChannelsLastTests
     /// channels: where libtorch's oneDNN 3.7 was seen computing wrong results (ConvolutionGuard).
     /// </summary>
     public static TheoryData<string, int, bool> Cases => TestSupport.Theory(TestSupport.SmallestOfEachFamily()
-        .SelectMany(e => new[] { (e.Name, TestSupport.TestInputSize(e), true), (e.Name, TestSupport.TestInputSize(e), false) })
+        .SelectMany(e => new[] { (e.Name, TestSupport.TestInputSize(e), true),
+            (e.Name, TestSupport.TestInputSize(e), false) })
         .Append(("densenet-bc-100-12", 32, false)));
 
     [Theory]
@@ -35,7 +36,8 @@ public class ChannelsLastTests
         var (logits, _) = Run(model, x);
         var (logitsCl, _) = Run(model, cl);
         double scale = logits.abs().max().item<float>();
-        Assert.True(MaxAbsDifference(logits, logitsCl) <= 1e-4 * scale, $"{name}: logits differ by {MaxAbsDifference(logits, logitsCl)} (scale {scale})");
+        Assert.True(MaxAbsDifference(logits, logitsCl) <= 1e-4 * scale,
+            $"{name}: logits differ by {MaxAbsDifference(logits, logitsCl)} (scale {scale})");
 
         // float64: every operation of the network (shortcuts, concatenations, shuffles) computes exactly the
         // same function in either format, gradients included (in float32, batch norm over 4 images amplifies
@@ -58,7 +60,8 @@ public class ChannelsLastTests
         {
             double gScale = g.abs().max().item<double>();
             double difference = MaxAbsDifference(g, gradsCl[key]);
-            Assert.True(difference <= 1e-9 * gScale + 1e-14, $"{name}: gradient of {key} differs by {difference} (scale {gScale})");
+            Assert.True(difference <= 1e-9 * gScale + 1e-14,
+                $"{name}: gradient of {key} differs by {difference} (scale {gScale})");
         }
     }
 
@@ -93,7 +96,9 @@ public class ChannelsLastTests
         using var x = randn(2, 3, 32, 32).ToMemoryFormat(MemoryFormat.ChannelsLast);
         using (no_grad()) model.call(x).Dispose();
         foreach (var remove in hooks) remove();
-        Assert.Contains(outputs, o => o.Name.Contains("downsample", StringComparison.Ordinal) || o.Name.Contains("shortcut", StringComparison.Ordinal));
+        Assert.Contains(outputs,
+            o => o.Name.Contains("downsample",
+                StringComparison.Ordinal) || o.Name.Contains("shortcut", StringComparison.Ordinal));
         Assert.True(outputs.Count > 50);
         Assert.All(outputs, o => Assert.True(o.ChannelsLast, $"{o.Name} returned NCHW"));
     }

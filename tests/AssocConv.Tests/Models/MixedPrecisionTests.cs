@@ -29,7 +29,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
     {
         torch.manual_seed(5);
         using var scope = NewDisposeScope();
-        var generator = new ConvolutionalSliceGenerator(GeneratorOptions.Default with { Slice = new SliceShape(8, 8), CodeSize = 16 });
+        var generator = new ConvolutionalSliceGenerator(GeneratorOptions.Default with { Slice = new SliceShape(8, 8),
+            CodeSize = 16 });
         nn.Module<Tensor, Tensor> conv = associative
             ? new AssociativeConv2d(generator, 16, 24, 3, padding: 1)
             : ConvolutionBuilder.Ordinary(16, 24, 3, padding: 1);
@@ -54,7 +55,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         }
         var y = low.call(x);
         Assert.Equal(ScalarType.Float32, y.dtype);
-        var rounded = nn.functional.conv2d(x.to(bfloat16).to(float64), kernel.to(bfloat16).to(float64), padding: [1, 1]);
+        var rounded = nn.functional.conv2d(x.to(bfloat16).to(float64), kernel.to(bfloat16).to(float64),
+            padding: [1, 1]);
         Assert.InRange(RelativeMax(y, rounded), 0, 1e-2);
         // it really rounded: float32 arithmetic differs from it by bfloat16's precision, not by float32's
         Assert.InRange(RelativeMax(y, float32), 1e-4, 3e-2);
@@ -75,7 +77,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
             Assert.Equal(before, model.named_parameters().Select(p => (p.name, p.parameter.Handle)).ToList());
             Assert.Empty(model.modules().OfType<Conv2d>());
             Assert.Equal(ordinary, model.modules().OfType<LowPrecisionConv2d>().Count());
-            Assert.All(model.modules().OfType<AssociativeConv2d>(), a => Assert.Equal(ScalarType.BFloat16, a.ComputeType));
+            Assert.All(model.modules().OfType<AssociativeConv2d>(),
+                a => Assert.Equal(ScalarType.BFloat16, a.ComputeType));
             Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
 
             using (var scope = NewDisposeScope())
@@ -83,7 +86,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
                 model.train();
                 model.call(randn(2, 3, 32, 32)).sum().backward();
                 Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.grad!.dtype));
-                Assert.All(model.parameters(), p => Assert.True(p.grad!.abs().sum().item<float>() > 0, "a parameter got no gradient"));
+                Assert.All(model.parameters(),
+                    p => Assert.True(p.grad!.abs().sum().item<float>() > 0, "a parameter got no gradient"));
             }
 
             MixedPrecision.Apply(model, ComputePrecision.Float32);
@@ -151,12 +155,14 @@ public class MixedPrecisionTests(ITestOutputHelper output)
             using var scope = NewDisposeScope();
             int n = (int)p.numel();
             var (a, b) = (full[offset..(offset + n)], low[offset..(offset + n)]);
-            Assert.True((a.dot(b) / (a.norm() * b.norm())).item<float>() > 0.9, $"{parameterName}: the bfloat16 gradient points elsewhere");
+            Assert.True((a.dot(b) / (a.norm() * b.norm())).item<float>() > 0.9,
+                $"{parameterName}: the bfloat16 gradient points elsewhere");
             offset += n;
         }
         double cosine = (full.dot(low) / (full.norm() * low.norm())).item<float>();
         Assert.InRange(cosine, 0.97, 1.0001);
-        Assert.True(MaxAbsDifference(full, low) > 0, "the bfloat16 gradient equals the float32 one: nothing was rounded");
+        Assert.True(MaxAbsDifference(full, low) > 0,
+            "the bfloat16 gradient equals the float32 one: nothing was rounded");
     }
 
     [Fact]
@@ -193,15 +199,16 @@ public class MixedPrecisionTests(ITestOutputHelper output)
     public void A_trained_model_predicts_in_bfloat16_as_in_float32()
     {
         using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + SharedPath("datasets/cifar-10-batches-bin")));
-        using var model = ModelZoo.Create("resnet20", new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
+        using var model = ModelZoo.Create("resnet20",
+            new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
         using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model, file, Reference);
         model.eval();
         (long[] Classes, Tensor FirstLogits) Predictions()
         {
             var predicted = new List<long>();
             Tensor? first = null;
-            var pipeline = new BatchPipeline(data.Test, data.Normalization, 500, shuffle: false, augment: false, seed: 0,
-                format: MemoryFormat.ChannelsLast);
+            var pipeline = new BatchPipeline(data.Test, data.Normalization, 500, shuffle: false, augment: false,
+                seed: 0, format: MemoryFormat.ChannelsLast);
             using var _ = no_grad();
             foreach (var batch in pipeline.Epoch(0))
             {

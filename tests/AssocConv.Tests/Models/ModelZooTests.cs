@@ -26,7 +26,8 @@ public class ModelZooTests
 
     [Theory]
     [MemberData(nameof(PaperCounts))]
-    public void Cifar_models_have_the_reference_parameter_counts(string name, int slice, int code, long associative, long plain)
+    public void Cifar_models_have_the_reference_parameter_counts(string name, int slice, int code, long associative,
+        long plain)
     {
         using var model = ModelZoo.Create(name, new ModelOptions { Generator = Slice(slice, code) });
         using var plainModel = ModelZoo.Create(name, new ModelOptions { Plain = true });
@@ -54,7 +55,8 @@ public class ModelZooTests
     [InlineData("imagenet-resnet18", 11_689_512, 8)]
     [InlineData("imagenet-resnet34", 21_797_672, 32)]
     [InlineData("imagenet-resnet50", 25_557_032, 16)]
-    public void ImageNet_resnets_match_torchvision_when_plain_and_generate_the_reference_layers(string name, long torchvision, int generated)
+    public void ImageNet_resnets_match_torchvision_when_plain_and_generate_the_reference_layers(string name,
+        long torchvision, int generated)
     {
         using var plain = ModelZoo.Create(name, new ModelOptions { Plain = true });
         Assert.Equal(torchvision, ParameterReport.Of(plain).Trainable);   // torchvision's published sizes
@@ -73,7 +75,8 @@ public class ModelZooTests
         // the checkpoint: DataParallel's 'module.' prefix, the generator under its old name CLG and again under every
         // block
         var expected = doc.RootElement.GetProperty("tensors").EnumerateObject()
-            .Select(t => (Name: t.Name["module.".Length..], Shape: t.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray()))
+            .Select(t => (Name: t.Name["module.".Length..],
+                Shape: t.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray()))
             .Where(t => t.Name == "CLG.weight" || !t.Name.EndsWith(".CLG.weight", StringComparison.Ordinal))
             .Select(t => (Name: t.Name.Replace("CLG.", "CSG."), t.Shape))
             .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
@@ -87,15 +90,24 @@ public class ModelZooTests
     }
 
     [Theory]
-    [InlineData("densenet-bc-40-12", new[] { "CSG.weight", "conv1.weight", "dense1.0.bn1.weight", "dense1.0.conv1.weight", "dense1.0.bn2.weight", "dense1.0.code2", "trans1.bn.weight", "trans1.conv.weight", "trans3.bn.weight", "linear.weight" },
+    [InlineData("densenet-bc-40-12",
+        new[] { "CSG.weight", "conv1.weight", "dense1.0.bn1.weight", "dense1.0.conv1.weight", "dense1.0.bn2.weight",
+            "dense1.0.code2", "trans1.bn.weight", "trans1.conv.weight", "trans3.bn.weight", "linear.weight" },
         new[] { "trans3.conv.weight", "dense1.0.conv2.code", "dense1.0.conv2.weight" })]
-    [InlineData("mobilenetv2", new[] { "CSG.weight", "layers.0.code1", "layers.0.conv2.weight", "layers.0.shortcut.0.weight", "layers.0.shortcut.1.weight", "conv2.weight", "linear.weight" },
+    [InlineData("mobilenetv2",
+        new[] { "CSG.weight", "layers.0.code1", "layers.0.conv2.weight", "layers.0.shortcut.0.weight",
+            "layers.0.shortcut.1.weight", "conv2.weight", "linear.weight" },
         new[] { "layers.0.conv1.weight", "layers.2.shortcut.0.weight" })]
-    [InlineData("shufflenetv2", new[] { "CSG.weight", "code2", "bn2.weight", "layer1.0.conv1.weight", "layer1.0.conv5.weight", "layer1.1.conv3.weight", "linear.weight" },
+    [InlineData("shufflenetv2",
+        new[] { "CSG.weight", "code2", "bn2.weight", "layer1.0.conv1.weight", "layer1.0.conv5.weight",
+            "layer1.1.conv3.weight", "linear.weight" },
         new[] { "conv2.weight", "conv2.code" })]
-    [InlineData("imagenet-resnet18", new[] { "CSG.weight", "layer1.0.code1", "layer1.0.conv2.weight", "layer2.0.downsample.0.weight", "layer2.0.downsample.1.weight", "fc.weight" },
+    [InlineData("imagenet-resnet18",
+        new[] { "CSG.weight", "layer1.0.code1", "layer1.0.conv2.weight", "layer2.0.downsample.0.weight",
+            "layer2.0.downsample.1.weight", "fc.weight" },
         new[] { "layer1.0.code2", "layer1.0.downsample.0.weight" })]
-    [InlineData("imagenet-resnet50", new[] { "layer1.0.conv1.weight", "layer1.0.code2", "layer1.0.conv3.weight", "layer1.0.downsample.0.weight" },
+    [InlineData("imagenet-resnet50",
+        new[] { "layer1.0.conv1.weight", "layer1.0.code2", "layer1.0.conv3.weight", "layer1.0.downsample.0.weight" },
         new[] { "layer1.0.conv2.weight" })]
     public void State_dict_names_follow_the_reference_classes(string name, string[] present, string[] absent)
     {
@@ -107,7 +119,8 @@ public class ModelZooTests
 
     /// <summary>Every listed model, at its input size (ImageNet models at 64x64, enough for their five
     /// downsamplings).</summary>
-    public static TheoryData<string, int> ForwardCases => TestSupport.Theory(ModelZoo.All.Select(e => (e.Name, TestSupport.TestInputSize(e))));
+    public static TheoryData<string, int> ForwardCases => TestSupport.Theory(ModelZoo.All.Select(e => (e.Name,
+        TestSupport.TestInputSize(e))));
 
     [Theory]
     [MemberData(nameof(ForwardCases))]
@@ -189,7 +202,8 @@ public class ModelZooTests
 
         using var before = code.detach().clone();
         using var optimizer = optim.SGD(model.parameters(), 0.1);
-        using (var loss = nn.functional.cross_entropy(model.call(torch.randn(4, 3, 16, 16)), torch.tensor(new long[] { 0, 1, 2, 3 })))
+        using (var loss = nn.functional.cross_entropy(model.call(torch.randn(4, 3, 16, 16)),
+            torch.tensor(new long[] { 0, 1, 2, 3 })))
             loss.backward();
         Assert.NotNull(code.grad);
         optimizer.step();
@@ -231,7 +245,8 @@ public class ModelZooTests
         var layer = model.modules().OfType<AssociativeConv2d>().First();
         var (host, name) = layer.CodeHost!.Value;
         Assert.Equal("code", name);
-        Assert.Contains("already hosted", Assert.Throws<InvalidOperationException>(() => layer.HostCodeIn(model, "x")).Message);
+        Assert.Contains("already hosted",
+            Assert.Throws<InvalidOperationException>(() => layer.HostCodeIn(model, "x")).Message);
         Materializer.Materialize(model);
         Assert.Null(host.get_parameter("code"));
         Assert.DoesNotContain(model.state_dict().Keys, k => k.Contains("code"));
@@ -260,9 +275,11 @@ public class ModelZooTests
         using var shortcut = new ZeroPadShortcut(3, 5, 2);
         using var y = shortcut.call(x);
         Assert.Equal(new long[] { 2, 5, 2, 2 }, y.shape);
-        using var kept = x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
+        using var kept = x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, 2),
+            TensorIndex.Slice(null, null, 2)];
         Assert.Equal(0.0, MaxAbsDifference(y.narrow(1, 0, 3), kept));
         Assert.Equal(0.0, y.narrow(1, 3, 2).abs().max().item<float>());
-        Assert.Equal(new[] { 0.0, 2.0, 8.0, 10.0 }, Values(y).Take(4));   // rows and columns 0 and 2 of the first channel
+        Assert.Equal(new[] { 0.0, 2.0, 8.0, 10.0 },
+            Values(y).Take(4));   // rows and columns 0 and 2 of the first channel
     }
 }

@@ -14,7 +14,8 @@ public class TrainingGradientTests
 {
     /// <summary>The smallest listed model of every family, plain and associative.</summary>
     public static TheoryData<string, int, bool> Cases => TestSupport.Theory(TestSupport.SmallestOfEachFamily()
-        .SelectMany(e => new[] { (e.Name, TestSupport.TestInputSize(e), true), (e.Name, TestSupport.TestInputSize(e), false) }));
+        .SelectMany(e => new[] { (e.Name, TestSupport.TestInputSize(e), true),
+            (e.Name, TestSupport.TestInputSize(e), false) }));
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -39,7 +40,8 @@ public class TrainingGradientTests
 
         // entries of parameters spread over the network: first convolution to classifier, codes and generator included
         var parameters = model.named_parameters().ToList();
-        var spread = new[] { 0, 1, parameters.Count / 4, parameters.Count / 2, 3 * parameters.Count / 4, parameters.Count - 2, parameters.Count - 1 };
+        var spread = new[] { 0, 1, parameters.Count / 4, parameters.Count / 2, 3 * parameters.Count / 4,
+            parameters.Count - 2, parameters.Count - 1 };
         int generator = parameters.FindIndex(p => p.name == "CSG.weight");
         int code = parameters.FindIndex(p => p.name.Split('.')[^1].StartsWith("code", StringComparison.Ordinal));
         if (!plain)

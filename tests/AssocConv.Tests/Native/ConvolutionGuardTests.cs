@@ -52,7 +52,8 @@ public sealed class ConvolutionGuardTests : IDisposable
             // the copy carries gradients back to the channels-last input, and the convolution on it is right
             using var y = nn.functional.conv2d(prepared, w, padding: [1, 1]);
             using var reference = nn.functional.conv2d(x.detach().to(float64), w.detach().to(float64), padding: [1, 1]);
-            Assert.True(MaxAbsDifference(y.detach().to(float64), reference) < 1e-4 * reference.abs().max().item<double>());
+            Assert.True(MaxAbsDifference(y.detach().to(float64),
+                reference) < 1e-4 * reference.abs().max().item<double>());
             y.sum().backward();
             using var x64 = x.detach().to(float64).requires_grad_();
             nn.functional.conv2d(x64, w.detach().to(float64), padding: [1, 1]).sum().backward();
@@ -82,7 +83,8 @@ public sealed class ConvolutionGuardTests : IDisposable
             using var w = randn(16, 16, 2, 2).to(bfloat16).requires_grad_();
             using var prepared = ConvolutionGuard.Prepare(x, w, [1, 1], [1, 1], [1, 1], 1);
             Assert.True(prepared.IsContiguousNchw());
-            var finding = Assert.Single(reported, f => f.Contains("bfloat16 input 2x16x7x7 (channels-last), weight 16x16x2x2"));
+            var finding = Assert.Single(reported,
+                f => f.Contains("bfloat16 input 2x16x7x7 (channels-last), weight 16x16x2x2"));
             Assert.Contains("forward off by", finding);
 
             // a right one passes: bfloat16's rounding stays within its tolerance
@@ -103,7 +105,8 @@ public sealed class ConvolutionGuardTests : IDisposable
     {
         using var x = randn(2, 16, 5, 5);
         using var w = randn(32, 16, 2, 2);
-        var e = Assert.Throws<InvalidOperationException>(() => ConvolutionGuard.Prepare(x, w, [1, 1], [1, 1], [1, 1], 1));
+        var e = Assert.Throws<InvalidOperationException>(() => ConvolutionGuard.Prepare(x, w, [1, 1], [1, 1], [1, 1],
+            1));
         Assert.Contains("wrongly in both memory formats", e.Message);
         Assert.Contains("weight 32x16x2x2", e.Message);
         Assert.Contains("ONEDNN_MAX_CPU_ISA=AVX2", e.Message);
@@ -140,13 +143,15 @@ public sealed class ConvolutionGuardTests : IDisposable
     [Fact]
     public void Protect_guards_associative_and_low_precision_layers_and_materialize_keeps_the_guard()
     {
-        using var generator = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 8 });
+        using var generator = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16),
+            CodeSize = 8 });
         var layer = new AssociativeConv2d(generator, 16, 16, kernelSize: 2, padding: 1);   // the model owns it
         using var x = randn(5, 16, 6, 6).ToMemoryFormat(MemoryFormat.ChannelsLast);
         // unprotected, the method runs the convolution as it is: channels-last in, channels-last out, nothing checked
         Assert.Null(layer.InputGuard);
         using (var y = layer.call(x)) Assert.True(y.IsChannelsLast());
-        Assert.DoesNotContain(ConvolutionGuard.Findings, f => f.Contains("input 5x16x6x6 (channels-last), weight 16x16x2x2"));
+        Assert.DoesNotContain(ConvolutionGuard.Findings,
+            f => f.Contains("input 5x16x6x6 (channels-last), weight 16x16x2x2"));
 
         using var model = nn.Sequential(("conv", layer));
         ConvolutionGuard.Protect(model);
@@ -167,6 +172,7 @@ public sealed class ConvolutionGuardTests : IDisposable
         ConvolutionGuard.Protect(lowPrecision);
         using var x9 = randn(9, 16, 6, 6).ToMemoryFormat(MemoryFormat.ChannelsLast);
         using (var y = lowPrecision.call(x9)) Assert.True(y.IsContiguousNchw());
-        Assert.Single(ConvolutionGuard.Findings, f => f.Contains("bfloat16 input 9x16x6x6 (channels-last), weight 16x16x2x2"));
+        Assert.Single(ConvolutionGuard.Findings,
+            f => f.Contains("bfloat16 input 9x16x6x6 (channels-last), weight 16x16x2x2"));
     }
 }

@@ -17,7 +17,8 @@ public class TorchSharpLoadsTests
 
     private static string ReadElfVersions(string path)
     {
-        var info = new ProcessStartInfo("readelf", $"-V \"{path}\"") { RedirectStandardOutput = true, UseShellExecute = false };
+        var info = new ProcessStartInfo("readelf", $"-V \"{path}\"") { RedirectStandardOutput = true,
+            UseShellExecute = false };
         using var p = Process.Start(info)!;
         string text = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
@@ -38,10 +39,12 @@ public class TorchSharpLoadsTests
     [LinuxX64Fact]
     public void Only_the_output_copy_of_the_native_library_is_patched_and_only_when_needed()
     {
-        var output = Directory.EnumerateFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).Single();
+        var output = Directory.EnumerateFiles(AppContext.BaseDirectory, "libLibTorchSharp.so",
+            SearchOption.AllDirectories).Single();
         var packages = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        var cached = Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        var cached = Path.Combine(packages, "torchsharp", "0.107.0", "runtimes", "linux-x64", "native",
+            "libLibTorchSharp.so");
 
         string outputLine = GlibcxxLine(ReadElfVersions(output));
         Assert.Equal(SystemHasTag() ? "none" : "WEAK", outputLine.Contains("Flags: WEAK") ? "WEAK" : "none");

@@ -75,10 +75,12 @@ public class MemoryFormatTests
     public void The_pipeline_gives_the_same_batches_in_either_format()
     {
         var pixels = Enumerable.Range(0, 6 * 3 * 8 * 8).Select(i => (byte)(i * 7 % 256)).ToArray();
-        using var data = new LabeledImages(tensor(pixels, new long[] { 6, 3, 8, 8 }), tensor(new long[] { 0, 1, 0, 1, 0, 1 }), ["a", "b"]);
+        using var data = new LabeledImages(tensor(pixels, new long[] { 6, 3, 8, 8 }),
+            tensor(new long[] { 0, 1, 0, 1, 0, 1 }), ["a", "b"]);
         var normalization = new Normalization([0.5, 0.4, 0.3], [0.2, 0.25, 0.3]);
         var contiguous = new BatchPipeline(data, normalization, 4, shuffle: true, augment: true, seed: 2);
-        var channelsLast = new BatchPipeline(data, normalization, 4, shuffle: true, augment: true, seed: 2, format: MemoryFormat.ChannelsLast);
+        var channelsLast = new BatchPipeline(data, normalization, 4, shuffle: true, augment: true, seed: 2,
+            format: MemoryFormat.ChannelsLast);
         foreach (var (a, b) in contiguous.Epoch(1).Zip(channelsLast.Epoch(1)))
         {
             using (a)

@@ -16,7 +16,8 @@ namespace AssocConv.Tests.Training;
 public sealed class CheckpointHardeningTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-ckpt-").FullName;
-    private static readonly TrainingOptions Tiny = new() { Epochs = 1, BatchSize = 50, TrainLimit = 200, ValidationSplit = 0, Seed = 5 };
+    private static readonly TrainingOptions Tiny = new() { Epochs = 1, BatchSize = 50, TrainLimit = 200,
+        ValidationSplit = 0, Seed = 5 };
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
@@ -107,7 +108,9 @@ public sealed class CheckpointHardeningTests : IDisposable
         var (name, weight) = model.state_dict().First(kv => kv.Value.is_floating_point() && kv.Value.numel() > 1);
         using (torch.no_grad()) weight[0] = float.NaN;
         var path = Path.Combine(_dir, "nan.ckpt");
-        Checkpoint.Save(path, new JsonObject { ["model"] = new ModelSpec("small-cnn", new ModelOptions { NumClasses = 10, InputChannels = 1 }).ToJson() }, model);
+        Checkpoint.Save(path,
+            new JsonObject { ["model"] = new ModelSpec("small-cnn",
+                new ModelOptions { NumClasses = 10, InputChannels = 1 }).ToJson() }, model);
         var ours = Assert.Throws<InvalidDataException>(() => Checkpoint.LoadModel(path));
         Assert.Contains($"'{name}'", ours.Message);
         Assert.Contains("NaN", ours.Message);

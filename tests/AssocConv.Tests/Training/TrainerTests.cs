@@ -14,11 +14,13 @@ public sealed class TrainerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private sealed class Recorder(Action<Recorder>? onBatch = null, Action<Recorder>? onEpoch = null) : ITrainingObserver
+    private sealed class Recorder(Action<Recorder>? onBatch = null,
+        Action<Recorder>? onEpoch = null) : ITrainingObserver
     {
         public double? FirstBatchLoss;
         public int Batches, Epochs;
-        public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch) { }
+        public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs,
+            long batchesPerEpoch) { }
         public void BatchDone(int epoch, long batch, long batches, double loss, double accuracy, double imagesPerSecond)
         {
             FirstBatchLoss ??= loss;
@@ -32,7 +34,8 @@ public sealed class TrainerTests : IDisposable
         }
     }
 
-    private static readonly TrainingOptions Tiny = new() { Epochs = 2, BatchSize = 50, TrainLimit = 400, ValidationSplit = 200, Seed = 11 };
+    private static readonly TrainingOptions Tiny = new() { Epochs = 2, BatchSize = 50, TrainLimit = 400,
+        ValidationSplit = 200, Seed = 11 };
 
     [SharedFact("datasets/cifar-10-batches-bin")]
     public void Five_epochs_on_5000_cifar10_images_learn_for_plain_and_associative_models()
@@ -42,13 +45,15 @@ public sealed class TrainerTests : IDisposable
         {
             var dir = Path.Combine(_dir, plain ? "plain" : "associative");
             var trainer = Trainer.Start(dir, new ModelSpec("small-cnn", new ModelOptions { Plain = plain }), data,
-                new TrainingOptions { Epochs = 5, BatchSize = 32, TrainLimit = 5000, ValidationSplit = 1000, Seed = 3, Augment = false });
+                new TrainingOptions { Epochs = 5, BatchSize = 32, TrainLimit = 5000, ValidationSplit = 1000, Seed = 3,
+                    Augment = false });
             var recorder = new Recorder();
             var result = trainer.Run(recorder);
             var last = result.History[^1];
             Assert.True(last.TrainLoss < recorder.FirstBatchLoss!.Value * 2 / 3,
                 $"{(plain ? "plain" : "associative")}: training loss {recorder.FirstBatchLoss:F3} -> {last.TrainLoss:F3}");
-            Assert.True(last.TestAccuracy > 25, $"{(plain ? "plain" : "associative")}: test accuracy {last.TestAccuracy:F1}%");
+            Assert.True(last.TestAccuracy > 25,
+                $"{(plain ? "plain" : "associative")}: test accuracy {last.TestAccuracy:F1}%");
             Console.WriteLine($"{(plain ? "plain" : "associative")}: loss {recorder.FirstBatchLoss:F3} -> {last.TrainLoss:F3}, test {last.TestAccuracy:F1}%");
         }
     }
@@ -69,8 +74,8 @@ public sealed class TrainerTests : IDisposable
 
         Assert.True(resumed.Completed);
         Assert.Equal(2, resumed.History.Count);
-        static object Numbers(EpochMetrics m) => (m.Epoch, m.LearningRate, m.TrainLoss, m.TrainAccuracy, m.ValidationLoss,
-            m.ValidationAccuracy, m.TestLoss, m.TestAccuracy);
+        static object Numbers(EpochMetrics m) => (m.Epoch, m.LearningRate, m.TrainLoss, m.TrainAccuracy,
+            m.ValidationLoss, m.ValidationAccuracy, m.TestLoss, m.TestAccuracy);
         Assert.Equal(whole.History.Select(Numbers), resumed.History.Select(Numbers));
         Assert.Equal(File.ReadAllLines(Path.Combine(_dir, "whole", "metrics.csv")).Length,
             File.ReadAllLines(Path.Combine(_dir, "split", "metrics.csv")).Length);
@@ -112,9 +117,11 @@ public sealed class TrainerTests : IDisposable
         File.WriteAllBytes(altered, bytes);
         Assert.Contains("altered", Assert.Throws<InvalidDataException>(() => Checkpoint.Read(altered)).Message);
         File.WriteAllText(altered, "hello");
-        Assert.Contains("not an AssocConv checkpoint", Assert.Throws<InvalidDataException>(() => Checkpoint.Read(altered)).Message);
+        Assert.Contains("not an AssocConv checkpoint",
+            Assert.Throws<InvalidDataException>(() => Checkpoint.Read(altered)).Message);
 
-        var trainer = Trainer.Start(Path.Combine(_dir, "second"), new ModelSpec("small-cnn", new ModelOptions()), data, Tiny);
+        var trainer = Trainer.Start(Path.Combine(_dir, "second"), new ModelSpec("small-cnn", new ModelOptions()), data,
+            Tiny);
         trainer.UseGeneratorFrom(best);
         var generator = trainer.Model.modules().OfType<ConvolutionalSliceGenerator>().Single();
         using var loaded = generator.Weight.detach().clone();
@@ -143,8 +150,10 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(0.005, reference.LearningRateAt(100), 12);
         Assert.Equal(0.005, reference.LearningRateAt(149), 12);
         Assert.Equal(0.0005, reference.LearningRateAt(150), 12);
-        var multi = new TrainingOptions { Epochs = 10, Schedule = LearningRateScheduleKind.MultiStep, Milestones = [3, 6] };
-        Assert.Equal(new[] { 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.0005 }, Enumerable.Range(0, 7).Select(e => Math.Round(multi.LearningRateAt(e), 10)));
+        var multi = new TrainingOptions { Epochs = 10, Schedule = LearningRateScheduleKind.MultiStep,
+            Milestones = [3, 6] };
+        Assert.Equal(new[] { 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.0005 },
+            Enumerable.Range(0, 7).Select(e => Math.Round(multi.LearningRateAt(e), 10)));
         var cosine = new TrainingOptions { Epochs = 4, Schedule = LearningRateScheduleKind.Cosine };
         Assert.Equal(0.025, cosine.LearningRateAt(2), 12);
         Assert.Throws<ArgumentException>(() => new TrainingOptions { Epochs = 0 }.Validate());
