@@ -61,9 +61,7 @@ public static class Materializer
         }
         conv.weight!.requires_grad = code.requires_grad || layer.Generator.Weight.requires_grad;
         if (!layer.training) conv.eval();
-        if (layer.InputGuard is { } guard)   // a guarded layer stays guarded
-            conv.register_forward_pre_hook((m, x) => guard(x, conv.weight!, conv.stride, conv.padding!, conv.dilation,
-                conv.groups));
+        if (layer.InputGuard is { } guard) GuardedConv2d.Attach(conv, guard);   // a guarded layer stays guarded
         return conv;
     }
 }

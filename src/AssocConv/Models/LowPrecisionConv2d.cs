@@ -41,8 +41,7 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     /// padding
     /// and not transposed ('same' padding and other padding modes reach libtorch in another form).
     /// </summary>
-    public static bool CanStandIn(Conv2d convolution) =>
-        convolution is { padding: not null, padding_mode: PaddingModes.Zeros, transposed: false };
+    public static bool CanStandIn(Conv2d convolution) => GuardedConv2d.ReachesConv2dAsIs(convolution);
 
     /// <summary>The convolution this one stands in for (it shares its parameters).</summary>
     public Conv2d Original { get; }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using AssocConv.Csg;
 using AssocConv.Models;
 using AssocConv.Tensors;
@@ -41,7 +40,6 @@ public static class ConvolutionGuard
 
     private static readonly ConcurrentDictionary<Key, Lazy<MemoryFormat>> Verdicts = new();
     private static readonly ConcurrentQueue<string> FindingsQueue = new();
-    private static readonly ConditionalWeakTable<Conv2d, object> Protected = new();
 
     /// <summary>Whether convolutions are checked (default: on unless <c>ASSOCCONV_CONVOLUTION_CHECK=0</c>).</summary>
     public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("ASSOCCONV_CONVOLUTION_CHECK") != "0";
@@ -120,14 +118,8 @@ public static class ConvolutionGuard
                 case LowPrecisionConv2d lowPrecision:
                     lowPrecision.InputGuard = Prepare;
                     break;
-                case Conv2d { padding: { } padding, padding_mode: PaddingModes.Zeros, transposed: false } conv
-                    when !Protected.TryGetValue(conv, out _):
-                    Protected.Add(conv, new object());
-                    conv.register_forward_pre_hook((m, x) =>
-                    {
-                        var c = (Conv2d)m;
-                        return Prepare(x, c.weight!, c.stride, padding, c.dilation, c.groups);
-                    });
+                case Conv2d conv:
+                    GuardedConv2d.Attach(conv, Prepare);
                     break;
             }
     }
