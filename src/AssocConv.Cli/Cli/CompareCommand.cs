@@ -96,9 +96,13 @@ internal static class CompareCommand
     {
         var curves = rows.Select(r => ((string)r["variant"]! + (nameSeeds ? $", seed {(long)r["seed"]!}" : ""),
             (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
-        RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)",
-            curves, m => m.TestAccuracy, warnings);
-        RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves,
-            m => m.TrainLoss, warnings);
+        var failures = new[]
+        {
+            RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)",
+                curves, m => m.TestAccuracy),
+            RunPlots.WriteComparison(Path.Combine(root, LossPlot), $"{model}: training loss", "training loss", curves,
+                m => m.TrainLoss),
+        };
+        foreach (var failure in failures.OfType<string>()) warnings.WriteLine($"assocconv: warning: {failure}");
     }
 }

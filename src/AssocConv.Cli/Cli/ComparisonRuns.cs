@@ -32,7 +32,7 @@ internal static class ComparisonRuns
                 var modelSpec = new ModelSpec(model, variant);
                 var options = training with { Seed = seed };
                 Trainer trainer;
-                if (File.Exists(Path.Combine(runDir, Trainer.LastCheckpoint)))
+                if (new RunFolder(runDir).HoldsRun)
                 {
                     trainer = Trainer.Resume(runDir, dataset, device);
                     EnsureSame(runDir, trainer, modelSpec, options);
@@ -41,7 +41,7 @@ internal static class ComparisonRuns
                     device);
                 // a finished run is read back, not run again
                 var run = trainer.IsFinished ? trainer.ResultSoFar : TrainingSession.Run(trainer, term);
-                var summary = TrainingSession.Summary(trainer, run, trainer.Spec.Describe());
+                var summary = trainer.Summary(run);
                 summary["variant"] = name;
                 summary["seed"] = seed;
                 rows.Add(summary);

@@ -35,9 +35,9 @@ internal static class DemoCommand
             var options = recipe.Read(result);
             var trainer = Trainer.Start(runDir, spec, data, options, new JsonObject { ["command"] = "demo" }, device);
             var run = TrainingSession.Run(trainer, term);
-            var summary = TrainingSession.Summary(trainer, run, spec.Describe());
+            var summary = trainer.Summary(run);
             TrainingSession.RenderSummary(term.Results, summary);
-            term.Results.MarkupLine($"Next: [bold]assocconv eval --checkpoint {Markup.Escape(Path.Combine(runDir, Trainer.BestCheckpoint))}[/], " +
+            term.Results.MarkupLine($"Next: [bold]assocconv eval --checkpoint {Markup.Escape(Path.Combine(runDir, RunFolder.BestCheckpointFile))}[/], " +
                 "or train on CIFAR-10 with [bold]assocconv train --model resnet20 --slice 16x16 --code-size 72 --data cifar10 --recipe fast --out RUN_DIR[/].");
             if (result.GetValue(json)) term.Out.WriteLine(summary.ToJsonString(new() { WriteIndented = true }));
             return run.Completed ? ExitCodes.Success : ExitCodes.Interrupted;

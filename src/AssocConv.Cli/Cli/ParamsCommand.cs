@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Models;
 using Spectre.Console;
@@ -33,51 +32,10 @@ internal static class ParamsCommand
                 : options.Generator!.Describe() + (options.Selection == AssociativeSelection.Reference ? "" : $", {options.Selection.ToName()} associative");
             RenderTable(term.Results, entry.Name, variant, report);
             if (result.GetValue(json))
-                term.Out.WriteLine(ToJson(entry.Name, options, report).ToJsonString(new() { WriteIndented = true }));
+                term.Out.WriteLine(ParameterReportJson.ToJson(entry.Name, options, report).ToJsonString(new() { WriteIndented = true }));
             return ExitCodes.Success;
         });
         return command;
-    }
-
-    private static string GroupKey(ParameterGroup g) => g switch
-    {
-        ParameterGroup.BatchNorm => "batch_norm",
-        _ => g.ToString().ToLowerInvariant(),
-    };
-
-    internal static JsonObject ToJson(string model, ModelOptions options, ParameterReport report)
-    {
-        var groups = new JsonObject();
-        foreach (var (group, count) in report.Groups)
-            groups[GroupKey(group)] = new JsonObject
-            {
-                ["trainable"] = count.Trainable,
-                ["frozen"] = count.Frozen,
-                ["total"] = count.Total,
-            };
-        JsonNode? generator = options.Plain ? null : new JsonObject
-        {
-            ["slice"] = options.Generator!.Slice.ToString(),
-            ["code_size"] = options.Generator.CodeSize,
-            ["layout"] = options.Generator.Layout.ToString(),
-            ["init"] = options.Generator.Init.ToString(),
-            ["frozen"] = options.Generator.IsFrozen,
-        };
-        return new JsonObject
-        {
-            ["model"] = model,
-            ["plain"] = options.Plain,
-            ["generator"] = generator,
-            ["associative"] = options.Plain ? null : options.Selection.ToName(),
-            ["trainable"] = report.Trainable,
-            ["frozen"] = report.Frozen,
-            ["total"] = report.Total,
-            ["plain_trainable"] = report.PlainTrainable,
-            ["ratio"] = Math.Round(report.Ratio, 4),
-            ["associative_layers"] = report.AssociativeLayers,
-            ["running_statistics"] = report.RunningStatistics,
-            ["groups"] = groups,
-        };
     }
 
     private static void RenderTable(IAnsiConsole console, string model, string variant, ParameterReport report)
@@ -86,7 +44,7 @@ internal static class ParamsCommand
             .AddColumn("group").AddColumn(new TableColumn("trainable").RightAligned())
             .AddColumn(new TableColumn("frozen").RightAligned());
         foreach (var (group, count) in report.Groups)
-            table.AddRow(GroupKey(group).Replace('_', ' '), $"{count.Trainable:N0}", $"{count.Frozen:N0}");
+            table.AddRow(ParameterReportJson.Key(group).Replace('_', ' '), $"{count.Trainable:N0}", $"{count.Frozen:N0}");
         table.AddEmptyRow();
         table.AddRow("[bold]total[/]", $"[bold]{report.Trainable:N0}[/]", $"{report.Frozen:N0}");
         table.AddRow("plain counterpart", $"{report.PlainTrainable:N0}", "");

@@ -13,7 +13,6 @@ internal sealed class ProgressObserver : ITrainingObserver
     private readonly TextWriter _lines;
     private ProgressTask? _task;
     private int _epochs;
-    private string _runDirectory = ".";
 
     public ProgressObserver(Terminal term)
     {
@@ -43,7 +42,6 @@ internal sealed class ProgressObserver : ITrainingObserver
     public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch)
     {
         _epochs = epochs;
-        _runDirectory = runDirectory;
         var line = $"training {description}: epoch {firstEpoch} to {epochs}, {batchesPerEpoch} batches per epoch";
         if (_task is null) _lines.WriteLine(line);
         else
@@ -63,11 +61,12 @@ internal sealed class ProgressObserver : ITrainingObserver
 
     public void EpochDone(EpochMetrics m, bool isBest, IReadOnlyList<EpochMetrics> history)
     {
-        RunPlots.Write(_runDirectory, history, _lines);
         string val = double.IsNaN(m.ValidationAccuracy) ? "" : $"val {m.ValidationAccuracy:F2}%  ";
         var line = $"epoch {m.Epoch}/{_epochs}  lr {m.LearningRate:G3}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy:F2}%  " +
             $"{val}test loss {m.TestLoss:F4} acc {m.TestAccuracy:F2}%  {m.Seconds:F0} s  {m.ImagesPerSecond:F0} img/s{(isBest ? "  best" : "")}";
         if (_task is null) _lines.WriteLine(line);
         else _console.MarkupLine(Markup.Escape(line));
     }
+
+    public void Warning(string message) => _lines.WriteLine($"assocconv: warning: {message}");
 }

@@ -169,6 +169,6 @@ internal static class ReproduceCommand
         plot.XLabel("trainable parameters (thousands)");
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend(ScottPlot.Edge.Right);   // beside the points, never over them
-        RunPlots.Save(plot, path, warnings);
+        if (RunPlots.Save(plot, path) is { } failure) warnings.WriteLine($"assocconv: warning: {failure}");
     }
 }

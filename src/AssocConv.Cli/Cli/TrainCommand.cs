@@ -30,7 +30,6 @@ internal static class TrainCommand
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
             Trainer trainer;
-            string description;
             if (result.GetValue(resume) is { } runDir)
             {
                 if (model.Given(result) || result.GetValue(output) is not null || result.GetValue(generatorFrom) is not null)
@@ -38,18 +37,17 @@ internal static class TrainCommand
                 if (recipe.GivenNames(result) is { Count: > 0 } changed)
                     throw new UsageException($"--resume continues a run as it was configured, so {string.Join(", ", changed)} cannot change it " +
                         "(a longer run would also have another learning-rate schedule); start a new run with --out");
-                var header = Trainer.ReadRunHeader(runDir);
-                CommonOptions.RestoreThreads(result, Trainer.RecordedThreads(runDir), term.Error);
+                var header = new RunFolder(runDir).ReadHeader();
+                CommonOptions.RestoreThreads(result, new RunFolder(runDir).RecordedThreads(), term.Error);
                 var spec = data.Spec(result) ?? AssocConv.Data.DatasetSpec.Parse((string)header["data"]!["spec"]!);
                 using var dataset = DataArguments.Load(spec, term);
                 trainer = Trainer.Resume(runDir, dataset, device);
-                description = ModelSpec.FromJson(header["model"]!).Describe();
                 if (trainer.IsFinished)
                 {
                     term.Error.WriteLine($"{runDir} has finished all {trainer.Options.Epochs} epochs; nothing to train (its summary follows)");
-                    return Finish(trainer, trainer.ResultSoFar, description, term, result.GetValue(json));
+                    return Finish(trainer, trainer.ResultSoFar, term, result.GetValue(json));
                 }
-                return Finish(trainer, TrainingSession.Run(trainer, term), description, term, result.GetValue(json));
+                return Finish(trainer, TrainingSession.Run(trainer, term), term, result.GetValue(json));
             }
             else
             {
@@ -73,16 +71,15 @@ internal static class TrainCommand
                     if (options.Plain) throw new UsageException("--generator-from: a plain model has no generator");
                     trainer.UseGeneratorFrom(from);
                 }
-                description = modelSpec.Describe();
-                return Finish(trainer, TrainingSession.Run(trainer, term), description, term, result.GetValue(json));
+                return Finish(trainer, TrainingSession.Run(trainer, term), term, result.GetValue(json));
             }
         });
         return command;
     }
 
-    private static int Finish(Trainer trainer, TrainingResult result, string description, Terminal term, bool json)
+    private static int Finish(Trainer trainer, TrainingResult result, Terminal term, bool json)
     {
-        var summary = TrainingSession.Summary(trainer, result, description);
+        var summary = trainer.Summary(result);
         TrainingSession.RenderSummary(term.Results, summary);
         if (json) term.Out.WriteLine(summary.ToJsonString(new() { WriteIndented = true }));
         return result.Completed ? ExitCodes.Success : ExitCodes.Interrupted;

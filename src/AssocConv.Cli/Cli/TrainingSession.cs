@@ -1,12 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
-using AssocConv.Csg;
-using AssocConv.Data;
-using AssocConv.IO;
-using AssocConv.Models;
 using AssocConv.Training;
 using Spectre.Console;
-using TorchSharp;
 
 namespace AssocConv.Cli;
 
@@ -31,7 +26,6 @@ internal static class TrainingSession
         {
             var observer = new ProgressObserver(term);
             var result = observer.Run(() => trainer.Run(observer, cancel.Token));
-            RunPlots.Write(result.RunDirectory, result.History, term.Error);
             if (!result.Completed)
                 term.Error.WriteLine($"stopped; continue with: assocconv train --resume {result.RunDirectory}");
             return result;
@@ -59,45 +53,6 @@ internal static class TrainingSession
             return null;
         }
     }
-
-    /// <summary>The run's summary as JSON, also written to <c>summary.json</c> in the run folder.</summary>
-    public static JsonObject Summary(Trainer trainer, TrainingResult result, string model)
-    {
-        var report = ParameterReport.Of(trainer.Model);
-        var best = result.Best;
-        var last = result.History.LastOrDefault();
-        double seconds = result.History.Sum(m => m.Seconds);
-        var json = new JsonObject
-        {
-            ["run"] = Path.GetFullPath(result.RunDirectory),
-            ["model"] = model,
-            ["completed"] = result.Completed,
-            ["epochs_done"] = result.History.Count,
-            ["trainable"] = report.Trainable,
-            ["frozen"] = report.Frozen,
-            ["plain_trainable"] = report.PlainTrainable,
-            ["ratio"] = Math.Round(report.Ratio, 4),
-            ["best_epoch"] = best?.Epoch,
-            ["best_val_accuracy"] = Finite(best?.ValidationAccuracy),
-            ["best_test_accuracy"] = Finite(best?.TestAccuracy),   // none when the test set is empty
-            ["last_test_accuracy"] = Finite(last?.TestAccuracy),
-            ["last_test_accuracy_flip"] = Finite(last?.TestAccuracyFlip),
-            ["train_seconds"] = seconds,
-            ["images_per_second"] = seconds > 0 ? Math.Round(result.History.Sum(m => m.ImagesPerSecond * m.Seconds) / seconds, 1) : 0,
-            ["recipe"] = trainer.Options.Recipe,
-            ["parameters"] = ParamsCommand.ToJson(trainer.Spec.Name, trainer.Spec.Options with
-            {
-                Generator = trainer.Spec.Generator,   // the effective generator, default or not
-            }, report),
-            ["history"] = new JsonArray(result.History.Select(m => (JsonNode)m.ToJson()).ToArray()),
-        };
-        AtomicFile.WriteText(Path.Combine(result.RunDirectory, "summary.json"),
-            json.ToJsonString(new() { WriteIndented = true }));
-        return json;
-    }
-
-    // JSON has no NaN: a metric that could not be measured is null
-    private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
 
     private static string Percent(JsonNode? value) => value is null ? "n/a" : $"{(double)value:F2}%";
 

@@ -13,6 +13,10 @@ public interface ITrainingObserver
     /// <summary>An epoch ended and was evaluated; <paramref name="isBest"/> when it is the new best checkpoint;
     /// <paramref name="history"/> holds every epoch so far, this one included.</summary>
     void EpochDone(EpochMetrics metrics, bool isBest, IReadOnlyList<EpochMetrics> history);
+
+    /// <summary>Something the run could not do but that does not stop it, e.g. a plot a full disk kept from being
+    /// written.</summary>
+    void Warning(string message) { }
 }
 
 /// <summary>An observer that ignores everything.</summary>

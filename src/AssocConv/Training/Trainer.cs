@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Data;
@@ -14,20 +13,13 @@ namespace AssocConv.Training;
 
 /// <summary>
 /// Trains a zoo model on a dataset with a recipe (<see cref="TrainingOptions"/>, <see cref="TrainingRecipes"/>),
-/// writing
-/// into a run folder: <c>config.json</c>,
-/// <c>metrics.csv</c>, TensorBoard events under <c>events/</c>, and the checkpoints <c>last.ckpt</c> (after
-/// every epoch, and when interrupted) and <c>best.ckpt</c> (best validation accuracy). A run resumes exactly
-/// where it stopped: weights, optimiser momentum, schedule, position in the epoch and the random streams
-/// (which derive from the seed and the epoch) are all restored.
+/// writing every file of its <see cref="RunFolder"/>. A run resumes exactly where it stopped: weights, optimiser
+/// momentum, schedule, position in the epoch and the random streams (which derive from the seed and the epoch) are
+/// all restored.
 /// </summary>
 public sealed class Trainer
 {
-    /// <summary>File names inside a run folder.</summary>
-    public const string LastCheckpoint = "last.ckpt", BestCheckpoint = "best.ckpt", MetricsFile = "metrics.csv",
-        ConfigFile = "config.json", EventsFolder = "events", DiagnosticsFile = "diagnostics.csv";
-
-    private readonly string _runDirectory;
+    private readonly RunFolder _folder;
     private ModelSpec _spec;
     private readonly Dataset _data;
     private readonly TrainingOptions _options;
@@ -44,6 +36,9 @@ public sealed class Trainer
     private int _bestEpoch;
     private double _bestValidation = double.NegativeInfinity;
 
+    /// <summary>Where the run's files are.</summary>
+    public RunFolder Folder => _folder;
+
     /// <summary>The model being trained.</summary>
     public nn.Module<Tensor, Tensor> Model => _model;
 
@@ -55,7 +50,7 @@ public sealed class Trainer
     public bool IsFinished => _progress.NextEpoch >= _options.Epochs;
 
     /// <summary>The run's result so far, without training.</summary>
-    public TrainingResult ResultSoFar => new(_runDirectory, _history.ToList(), Completed: IsFinished, _bestEpoch);
+    public TrainingResult ResultSoFar => new(_folder.Location, _history.ToList(), Completed: IsFinished, _bestEpoch);
 
     /// <summary>The learning rate of each of the optimiser's parameter groups, as the last step used it.</summary>
     public IReadOnlyList<double> CurrentLearningRates => _optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();
@@ -76,7 +71,7 @@ public sealed class Trainer
     private Trainer(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options, JsonObject extra,
         Device? device)
     {
-        _runDirectory = runDirectory;
+        _folder = new RunFolder(runDirectory);
         _spec = spec;
         _data = data;
         _options = options.Validate();
@@ -108,49 +103,24 @@ public sealed class Trainer
     public static Trainer Start(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options,
         JsonObject? extra = null, Device? device = null)
     {
-        if (File.Exists(Path.Combine(runDirectory, LastCheckpoint)))
+        if (new RunFolder(runDirectory).HoldsRun)
             throw new ArgumentException($"{runDirectory} already holds a run; resume it or choose another folder");
         spec = spec with
         {
             Options = spec.Options with { InputChannels = (int)data.Train.Channels, NumClasses = data.NumClasses },
         };
         var trainer = new Trainer(runDirectory, spec, data, options, extra ?? new JsonObject(), device);
-        Directory.CreateDirectory(runDirectory);
-        AtomicFile.WriteText(Path.Combine(runDirectory, ConfigFile),
-            trainer.Config().ToJsonString(new() { WriteIndented = true }));
+        trainer._folder.WriteConfig(trainer.Config());
         return trainer;
-    }
-
-    /// <summary>The run description of <paramref name="runDirectory"/>'s last checkpoint (to load the right data before
-    /// <see cref="Resume"/>).</summary>
-    public static JsonObject ReadRunHeader(string runDirectory)
-    {
-        var path = Path.Combine(runDirectory, LastCheckpoint);
-        if (!File.Exists(path)) throw new FileNotFoundException($"{runDirectory} holds no checkpoint to resume ({LastCheckpoint} missing)", path);
-        return Checkpoint.Read(path).Header;
-    }
-
-    /// <summary>The thread count <paramref name="runDirectory"/>'s <c>config.json</c> recorded, if any.</summary>
-    public static int? RecordedThreads(string runDirectory)
-    {
-        var path = Path.Combine(runDirectory, ConfigFile);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return (int?)JsonNode.Parse(File.ReadAllText(path))?["threads"];
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
-        {
-            return null;
-        }
     }
 
     /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref
     /// name="data"/> (the same dataset).</summary>
     public static Trainer Resume(string runDirectory, Dataset data, Device? device = null)
     {
-        AtomicFile.RemoveAbandoned(runDirectory);
-        var (header, payload) = Checkpoint.Read(Path.Combine(runDirectory, LastCheckpoint));
+        var folder = new RunFolder(runDirectory);
+        folder.RemoveAbandoned();
+        var (header, payload) = Checkpoint.Read(folder.LastCheckpoint);
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
         var trainer = new Trainer(runDirectory, spec, data, options,
@@ -163,7 +133,7 @@ public sealed class Trainer
         }
         else Checkpoint.LoadInto(payload, header, trainer._model, trainer._optimizer);
         trainer._model.InvalidateKernels();
-        trainer.RestoreProgress(header, Path.Combine(runDirectory, LastCheckpoint));
+        trainer.RestoreProgress(header, folder.LastCheckpoint);
         return trainer;
     }
 
@@ -217,8 +187,7 @@ public sealed class Trainer
         _spec = _spec with { Options = _spec.Options with { Generator = _spec.Generator! with { Frozen = true } } };
         // a frozen weight gets no gradient, so SGD neither updates nor decays it
         _extra["generator_from"] = Path.GetFullPath(checkpointPath);
-        AtomicFile.WriteText(Path.Combine(_runDirectory, ConfigFile),
-            Config().ToJsonString(new() { WriteIndented = true }));
+        _folder.WriteConfig(Config());
     }
 
     private static (LabeledImages Train, LabeledImages? Validation) Split(LabeledImages all, TrainingOptions options)
@@ -308,18 +277,18 @@ public sealed class Trainer
         observer ??= new SilentObserver();
         var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
             augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat);
-        observer.RunStarting(_runDirectory, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs,
+        observer.RunStarting(_folder.Location, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs,
             pipeline.BatchesPerEpoch);
-        WriteMetrics();
-        using var events = new TensorBoardLog(Path.Combine(_runDirectory, EventsFolder));
+        _folder.WriteMetrics(_history);
+        using var events = new TensorBoardLog(_folder.Combine(RunFolder.EventsFolder));
         var diagnostics = _options.DiagnosticsEvery > 0
-            ? new TrainingDiagnostics(_model, Path.Combine(_runDirectory, DiagnosticsFile),
+            ? new TrainingDiagnostics(_model, _folder.Combine(RunFolder.DiagnosticsFile),
                 _options.DiagnosticsEvery) : null;
         var groups = _optimizer.ParamGroups.ToArray();
         long perEpoch = pipeline.BatchesPerEpoch;
         if (_progress.NextBatch > perEpoch)
             throw new InvalidDataException(
-                $"{Path.Combine(_runDirectory, LastCheckpoint)}: it resumes at batch {_progress.NextBatch + 1} of an epoch of {perEpoch}");
+                $"{_folder.LastCheckpoint}: it resumes at batch {_progress.NextBatch + 1} of an epoch of {perEpoch}");
         while (_progress.NextEpoch < _options.Epochs)
         {
             int epoch = _progress.NextEpoch;
@@ -341,7 +310,7 @@ public sealed class Trainer
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
-                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_runDirectory}. Try a lower --lr.");
+                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_folder.Location}. Try a lower --lr.");
                     loss.backward();
                     diagnostics?.BeforeStep(epoch * perEpoch + _progress.NextBatch, epoch + 1);
                     _optimizer.step();
@@ -355,7 +324,7 @@ public sealed class Trainer
                 if (cancel.IsCancellationRequested && _progress.NextBatch < pipeline.BatchesPerEpoch)
                 {
                     SaveLast();
-                    return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
+                    return Finish();
                 }
             }
             var metrics = FinishEpoch(epoch, lr);
@@ -364,19 +333,66 @@ public sealed class Trainer
             {
                 _bestEpoch = metrics.Epoch;
                 if (!double.IsNaN(metrics.ValidationAccuracy)) _bestValidation = metrics.ValidationAccuracy;
-                Checkpoint.Save(Path.Combine(_runDirectory, BestCheckpoint), Header(best: true), EvaluationModel);
+                Checkpoint.Save(_folder.BestCheckpoint, Header(best: true), EvaluationModel);
             }
             SaveLast();
-            WriteMetrics();
+            _folder.WriteMetrics(_history);
+            foreach (var failure in _folder.WritePlots(_history)) observer.Warning(failure);
             events.Add(metrics);
             observer.EpochDone(metrics, isBest, _history);
-            if (cancel.IsCancellationRequested && _progress.NextEpoch < _options.Epochs)
-                return new TrainingResult(_runDirectory, _history.ToList(), Completed: false, _bestEpoch);
+            if (cancel.IsCancellationRequested && _progress.NextEpoch < _options.Epochs) return Finish();
         }
-        return new TrainingResult(_runDirectory, _history.ToList(), Completed: true, _bestEpoch);
+        return Finish();
     }
 
-    private void SaveLast() => Checkpoint.Save(Path.Combine(_runDirectory, LastCheckpoint), Header(), EvaluationModel,
+    // summary.json says how the run stands whenever Run returns, finished or stopped
+    private TrainingResult Finish()
+    {
+        var result = ResultSoFar;
+        _folder.WriteSummary(Summary(result));
+        return result;
+    }
+
+    /// <summary>
+    /// What <c>summary.json</c> holds: the model and its parameter counts, the final and best epochs' accuracies,
+    /// training time and images per second (the training steps alone), the recipe and every epoch's metrics.
+    /// </summary>
+    public JsonObject Summary(TrainingResult result)
+    {
+        var report = ParameterReport.Of(_model);
+        var best = result.Best;
+        var last = result.History.LastOrDefault();
+        double seconds = result.History.Sum(m => m.Seconds);
+        double images = result.History.Sum(m => m.ImagesPerSecond * m.Seconds);
+        return new JsonObject
+        {
+            ["run"] = Path.GetFullPath(result.RunDirectory),
+            ["model"] = _spec.Describe(),
+            ["completed"] = result.Completed,
+            ["epochs_done"] = result.History.Count,
+            ["trainable"] = report.Trainable,
+            ["frozen"] = report.Frozen,
+            ["plain_trainable"] = report.PlainTrainable,
+            ["ratio"] = Math.Round(report.Ratio, 4),
+            ["best_epoch"] = best?.Epoch,
+            ["best_val_accuracy"] = Finite(best?.ValidationAccuracy),
+            ["best_test_accuracy"] = Finite(best?.TestAccuracy),   // none when the test set is empty
+            ["last_test_accuracy"] = Finite(last?.TestAccuracy),
+            ["last_test_accuracy_flip"] = Finite(last?.TestAccuracyFlip),
+            ["train_seconds"] = seconds,
+            ["images_per_second"] = seconds > 0 ? Math.Round(images / seconds, 1) : 0,
+            ["recipe"] = _options.Recipe,
+            // the effective generator, default or not
+            ["parameters"] = ParameterReportJson.ToJson(_spec.Name, _spec.Options with { Generator = _spec.Generator },
+                report),
+            ["history"] = new JsonArray(result.History.Select(m => (JsonNode)m.ToJson()).ToArray()),
+        };
+    }
+
+    // JSON has no NaN: a metric that could not be measured is null
+    private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
+
+    private void SaveLast() => Checkpoint.Save(_folder.LastCheckpoint, Header(), EvaluationModel,
         _optimizer, trainingWeights: _average is null ? null : _model);
 
     private EpochMetrics FinishEpoch(int epoch, double lr)
@@ -392,12 +408,5 @@ public sealed class Trainer
         _history.Add(metrics);
         _progress.EpochDone();
         return metrics;
-    }
-
-    private void WriteMetrics()
-    {
-        var text = new StringBuilder(EpochMetrics.CsvHeader).Append('\n');
-        foreach (var m in _history) text.Append(m.ToCsv()).Append('\n');
-        AtomicFile.WriteText(Path.Combine(_runDirectory, MetricsFile), text.ToString());
     }
 }

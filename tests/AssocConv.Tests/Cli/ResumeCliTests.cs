@@ -64,7 +64,7 @@ public sealed class ResumeCliTests : IDisposable
         Assert.True(code == 0, err);
         using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "config.json"))))
             Assert.Equal("bf16", config.RootElement.GetProperty("training").GetProperty("precision").GetString());
-        var header = AssocConv.Training.Trainer.ReadRunHeader(run);
+        var header = new AssocConv.Training.RunFolder(run).ReadHeader();
         Assert.Equal("bf16", (string?)header["training"]!["precision"]);
 
         (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--precision", "float32");

@@ -73,7 +73,7 @@ public static class ReadmeExample
         var spec = new ModelSpec("resnet20", new ModelOptions { Generator = generator });
         using var data = Dataset.LoadSample();                    // or Dataset.Load(DatasetSpec.Parse("cifar10"))
         var trainer = Trainer.Start(Path.Combine(runs, "rn20"), spec, data, options);
-        var result = trainer.Run();                               // Trainer.Resume(folder, data).Run() continues it
+        var result = trainer.Run();   // the same run folder as `assocconv train`; Trainer.Resume(folder, data) continues it
         var last = result.History[^1];
         Console.WriteLine($"final epoch: {last.TestAccuracy:F2}% ({last.TestAccuracyFlip:F2}% with flip TTA)");
         // </readme-recipe>

@@ -50,7 +50,7 @@ public sealed class CheckpointHardeningTests : IDisposable
     public void Editing_the_header_breaks_the_checksum()
     {
         var run = SmallRun("edited");
-        var path = Path.Combine(run, Trainer.LastCheckpoint);
+        var path = Path.Combine(run, RunFolder.LastCheckpointFile);
         var bytes = File.ReadAllBytes(path);
         var text = Encoding.ASCII.GetString(bytes);
         int at = text.IndexOf("\"layout\":\"Reference\"", StringComparison.Ordinal);
@@ -70,7 +70,7 @@ public sealed class CheckpointHardeningTests : IDisposable
     public void A_resigned_header_out_of_range_is_refused_before_building(string field, int value, string expected)
     {
         var run = SmallRun("resigned-" + field);
-        var path = Path.Combine(run, Trainer.LastCheckpoint);
+        var path = Path.Combine(run, RunFolder.LastCheckpointFile);
         var (header, payload) = Open(path);
         header["model"]![field] = field == "name" ? "resnet20000000" : value;
         Resign(path, header, payload);
@@ -91,7 +91,7 @@ public sealed class CheckpointHardeningTests : IDisposable
     public void Resuming_refuses_edited_progress(string field, int value)
     {
         var run = SmallRun("progress-" + field);
-        var path = Path.Combine(run, Trainer.LastCheckpoint);
+        var path = Path.Combine(run, RunFolder.LastCheckpointFile);
         var (header, payload) = Open(path);
         if (field == "history") header["history"]!.AsArray().Add(header["history"]![0]!.DeepClone());   // epoch 1 twice
         else header["progress"]![field] = value;

@@ -134,7 +134,7 @@ public sealed class RecipeTests : IDisposable
         // the raw weights moved away from the average (else the test proves nothing)
         Assert.Contains(trainer.Model.state_dict(), kv => kv.Value.is_floating_point() && MaxAbsDifference(kv.Value, average[kv.Key]) > 1e-3);
 
-        foreach (var file in new[] { Trainer.LastCheckpoint, Trainer.BestCheckpoint })
+        foreach (var file in new[] { RunFolder.LastCheckpointFile, RunFolder.BestCheckpointFile })
         {
             var (_, loaded) = Checkpoint.LoadModel(Path.Combine(_dir, "run", file));
             using var _ = loaded;
@@ -296,7 +296,7 @@ public sealed class RecipeTests : IDisposable
         };
         var run = Path.Combine(_dir, "run");
         Trainer.Start(run, new ModelSpec("small-cnn", new ModelOptions()), data, options).Run();
-        var rows = File.ReadAllLines(Path.Combine(run, Trainer.DiagnosticsFile));
+        var rows = File.ReadAllLines(Path.Combine(run, RunFolder.DiagnosticsFile));
         Assert.Equal(TrainingDiagnostics.CsvHeader, rows[0]);
         var parsed = rows.Skip(1).Select(r => r.Split(',')).ToList();
         Assert.Equal(new[] { "0", "2" }, parsed.Select(r => r[0]).Distinct());

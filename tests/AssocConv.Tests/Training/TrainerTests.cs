@@ -32,6 +32,8 @@ public sealed class TrainerTests : IDisposable
             Epochs++;
             onEpoch?.Invoke(this);
         }
+        public readonly List<string> Warnings = [];
+        public void Warning(string message) => Warnings.Add(message);
     }
 
     private static readonly TrainingOptions Tiny = new() { Epochs = 2, BatchSize = 50, TrainLimit = 400,
@@ -82,6 +84,36 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void A_run_trained_from_csharp_leaves_the_whole_run_folder_and_a_summary_even_when_stopped()
+    {
+        using var data = Dataset.LoadSample();
+        using var cancel = new CancellationTokenSource();
+        var folder = new RunFolder(Path.Combine(_dir, "run"));
+        var trainer = Trainer.Start(folder.Location, new ModelSpec("small-cnn", new ModelOptions()), data, Tiny);
+        Directory.CreateDirectory(folder.Combine(RunFolder.LossPlotFile));   // where the plot goes: like a full disk
+        var observer = new Recorder(onBatch: r => { if (r.Batches == 11) cancel.Cancel(); });
+        var stopped = trainer.Run(observer, cancel.Token);
+
+        var summary = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.Combine(RunFolder.SummaryFile)))!;
+        Assert.False((bool)summary["completed"]!);
+        Assert.Equal(1, (int)summary["epochs_done"]!);
+        Assert.Equal(stopped.History[0].TestAccuracy, (double)summary["last_test_accuracy"]!, 9);
+        Assert.Contains(observer.Warnings, w => w.Contains(RunFolder.LossPlotFile) && w.Contains("not written"));
+
+        Directory.Delete(folder.Combine(RunFolder.LossPlotFile));
+        var done = Trainer.Resume(folder.Location, data).Run();
+        foreach (var file in new[] { RunFolder.ConfigFile, RunFolder.MetricsFile, RunFolder.SummaryFile,
+            RunFolder.LastCheckpointFile, RunFolder.BestCheckpointFile, RunFolder.LossPlotFile, RunFolder.AccuracyPlotFile })
+            Assert.True(File.Exists(folder.Combine(file)), file);
+        Assert.NotEmpty(Directory.GetFiles(folder.Combine(RunFolder.EventsFolder)));
+        summary = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.Combine(RunFolder.SummaryFile)))!;
+        Assert.True((bool)summary["completed"]!);
+        Assert.Equal(2, summary["history"]!.AsArray().Count);
+        Assert.Equal(done.History[^1].TestAccuracy, (double)summary["last_test_accuracy"]!, 9);
+        Assert.Equal(ParameterReport.Of(trainer.Model).Trainable, (long)summary["trainable"]!);
+    }
+
+    [Fact]
     public void A_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint()
     {
         using var data = Dataset.LoadSample();
@@ -94,7 +126,7 @@ public sealed class TrainerTests : IDisposable
         var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run());
         Assert.Contains("epoch 2", e.Message);
         Assert.Contains("checkpoints of epoch 1 are kept", e.Message);
-        var (header, _) = Checkpoint.Read(Path.Combine(_dir, Trainer.LastCheckpoint));
+        var (header, _) = Checkpoint.Read(Path.Combine(_dir, RunFolder.LastCheckpointFile));
         Assert.Single(header["history"]!.AsArray());
         var resumed = Trainer.Resume(_dir, data);
         Assert.All(resumed.Model.parameters(), p => Assert.False(p.isnan().any().item<bool>()));
@@ -106,7 +138,7 @@ public sealed class TrainerTests : IDisposable
         using var data = Dataset.LoadSample();
         var first = Path.Combine(_dir, "first");
         Trainer.Start(first, new ModelSpec("small-cnn", new ModelOptions()), data, Tiny with { Epochs = 1 }).Run();
-        var best = Path.Combine(first, Trainer.BestCheckpoint);
+        var best = Path.Combine(first, RunFolder.BestCheckpointFile);
         var bytes = File.ReadAllBytes(best);
 
         var truncated = Path.Combine(_dir, "truncated.ckpt");
