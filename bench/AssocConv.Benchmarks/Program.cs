@@ -1,2 +1,3 @@
 // Micro-benchmarks (BenchmarkDotNet). Run: dotnet run -c Release --project bench/AssocConv.Benchmarks -- --filter '*'
-BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AssocConv.Benchmarks.KernelGenerationBenchmark).Assembly).Run(args);
+BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(AssocConv.Benchmarks.KernelGenerationBenchmark).Assembly)
+    .Run(args);

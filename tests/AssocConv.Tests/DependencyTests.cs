@@ -33,7 +33,9 @@ public class DependencyTests
     {
         var parts = Library.GetTypes().Select(t => Part(t)).OfType<string>().Distinct().ToList();
         Assert.All(parts, p => Assert.True(Allowed.ContainsKey(p) || Neutral.Contains(p), $"part {p} has no rule"));
-        var wrong = Edges().Where(e => !Neutral.Contains(e.To) && !(Allowed.TryGetValue(e.From, out var to) && to.Contains(e.To)))
+        var wrong =
+            Edges().Where(e => !Neutral.Contains(e.To)
+            && !(Allowed.TryGetValue(e.From, out var to) && to.Contains(e.To)))
             .Select(e => $"{e.From} -> {e.To}: {e.Where}").Distinct().Order().ToList();
         Assert.True(wrong.Count == 0, "dependencies against the rule:\n" + string.Join("\n", wrong));
     }
@@ -134,7 +136,8 @@ public class DependencyTests
             var op = OpCodesByValue[value];
             switch (op.OperandType)
             {
-                case OperandType.InlineMethod or OperandType.InlineField or OperandType.InlineType or OperandType.InlineTok:
+                case OperandType.InlineMethod or OperandType.InlineField or OperandType.InlineType
+                    or OperandType.InlineTok:
                     yield return BitConverter.ToInt32(il, i);
                     i += 4;
                     break;

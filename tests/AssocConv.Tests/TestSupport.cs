@@ -47,7 +47,8 @@ internal static class TestSupport
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "AssocConv.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
+        return dir?.FullName ?? throw new InvalidOperationException("repository root " +
+            "not found above " + AppContext.BaseDirectory);
     }
 
     /// <summary>The configuration these tests were built in (Release or Debug), for paths to the other projects'
@@ -102,7 +103,8 @@ internal sealed class SystemFactAttribute : FactAttribute
 {
     public SystemFactAttribute(string path, string package)
     {
-        if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here: install Debian's {package} (.ci/run does)";
+        if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here: install Debian's " +
+            $"{package} (.ci/run does)";
     }
 }
 
@@ -114,7 +116,8 @@ internal sealed class LinuxX64FactAttribute : FactAttribute
     {
         if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture !=
             System.Runtime.InteropServices.Architecture.X64)
-            Skip = $"needs Linux on x86-64; this is {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}";
+            Skip = $"needs Linux on x86-64; this is " +
+                $"{System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}";
     }
 }
 

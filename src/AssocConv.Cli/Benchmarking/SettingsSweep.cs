@@ -16,7 +16,8 @@ public sealed record RuntimeSetting(int Threads, MemoryFormat MemoryFormat, bool
 {
     /// <summary>For tables: <c>2 threads, channels-last, oneDNN on, float32</c>.</summary>
     public override string ToString() =>
-        $"{Threads} thread{(Threads == 1 ? "" : "s")}, {MemoryFormat.Name()}, oneDNN {(OneDnn ? "on" : "off")}, {Precision.Name()}";
+        $"{Threads} thread{(Threads == 1 ? "" : "s")}, {MemoryFormat.Name()}, oneDNN {(OneDnn ? "on" : "off")}, " +
+            $"{Precision.Name()}";
 }
 
 /// <summary>Training throughput of one model's plain and associative variants under one setting.</summary>
@@ -38,7 +39,8 @@ public static class SettingsSweep
         IReadOnlyList<ComputePrecision>? precisions = null)
     {
         if (minThreads < 1 || maxThreads < minThreads)
-            throw new ArgumentException($"threads must be at least 1 and the most at least the fewest, got {minThreads} to {maxThreads}");
+            throw new ArgumentException($"threads must be at least 1 and the most at least the fewest, got " +
+                $"{minThreads} to {maxThreads}");
         var oneDnn = OneDnn.IsAvailable ? new[] { true, false } : new[] { true };
         return (from t in Enumerable.Range(minThreads, maxThreads - minThreads + 1)
                 from f in new[] { MemoryFormat.Contiguous, MemoryFormat.ChannelsLast }

@@ -17,10 +17,12 @@ internal static class BenchCommand
         var models = new Option<string>("--models") { Description = "Comma-separated model names",
             DefaultValueFactory = _ => "resnet20,resnet56,densenet-bc-40-36" };
         var data = new DataArguments(required: false);
-        var repetitions = new Option<int>("--repetitions") { Description = "Repetitions of each timing (at least 5 for the README)", DefaultValueFactory = _ => 5 };
+        var repetitions = new Option<int>("--repetitions") { Description = "Repetitions of each timing (at least 5 " +
+            "for the README)", DefaultValueFactory = _ => 5 };
         var steps = new Option<int>("--steps") { Description = "Steps timed per repetition",
             DefaultValueFactory = _ => 3 };
-        var rounds = new Option<int>("--rounds") { Description = "Rounds of training steps whose resident memory is compared", DefaultValueFactory = _ => 3 };
+        var rounds = new Option<int>("--rounds") { Description = "Rounds of training steps whose resident " +
+            "memory is compared", DefaultValueFactory = _ => 3 };
         var roundSteps = new Option<int>("--round-steps") { Description = "Training steps per memory round",
             DefaultValueFactory = _ => 50 };
         var batch = new Option<int>("--batch-size") { Description = "Images per batch",
@@ -28,7 +30,8 @@ internal static class BenchCommand
         var format = CommonOptions.MemoryFormat();
         var sweep = new Option<bool>("--sweep")
         {
-            Description = "Instead: training images/s under every combination of threads (1 to --max-threads), both memory formats (whatever --memory-format says) and oneDNN on/off, to find the fastest settings",
+            Description = "Instead: training images/s under every combination of threads (1 to --max-threads), both " +
+                "memory formats (whatever --memory-format says) and oneDNN on/off, to find the fastest settings",
         };
         var maxThreads = new Option<int>("--max-threads") { Description = "Most threads the sweep tries",
             DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -36,12 +39,14 @@ internal static class BenchCommand
             DefaultValueFactory = _ => 1 };
         var precisions = new Option<string>("--precisions")
         {
-            Description = "Comma-separated types the sweep computes convolutions in: float32, bf16 (see train --precision)",
+            Description = "Comma-separated types the sweep computes convolutions in: float32, bf16 (see " +
+                "train --precision)",
             DefaultValueFactory = _ => MixedPrecision.Float32Name,
         };
         var json = CommonOptions.Json();
         var command = new Command("bench",
-            "Measure plain and associative models side by side: training and inference images/s, kernel generation, memory, data pipeline, FLOP rate");
+            "Measure plain and associative models side by side: training and inference images/s, kernel generation, " +
+                "memory, data pipeline, FLOP rate");
         foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep,
             maxThreads, minThreads, precisions, json }) command.Options.Add(o);
         data.AddTo(command);
@@ -52,10 +57,13 @@ internal static class BenchCommand
             var names = result.GetValue(models)!.Split(',',
                 StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var name in names) ModelZoo.Get(name);   // unknown names fail before any work
-            if (result.GetValue(repetitions) < 1 || result.GetValue(steps) < 1 || result.GetValue(rounds) < 1 || result.GetValue(roundSteps) < 1 || result.GetValue(batch) < 1)
-                throw new UsageException("--repetitions, --steps, --rounds, --round-steps and --batch-size must be at least 1");
+            if (result.GetValue(repetitions) < 1 || result.GetValue(steps) < 1 || result.GetValue(rounds) < 1
+                || result.GetValue(roundSteps) < 1 || result.GetValue(batch) < 1)
+                throw new UsageException("--repetitions, --steps, --rounds, --round-steps and --batch-size " +
+                    "must be at least 1");
             var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
-            if (result.GetValue(sweep) && (result.GetValue(minThreads) < 1 || result.GetValue(maxThreads) < result.GetValue(minThreads)))
+            if (result.GetValue(sweep)
+                && (result.GetValue(minThreads) < 1 || result.GetValue(maxThreads) < result.GetValue(minThreads)))
                 throw new UsageException("--min-threads must be at least 1 and --max-threads at least --min-threads");
             ComputePrecision[] swept;
             try
@@ -80,7 +88,8 @@ internal static class BenchCommand
                 var sweepResults = names.SelectMany(name => SettingsSweep.Run(name, options, settings,
                     what => term.Error.WriteLine($"{name} sweep: {what}"))).ToList();
                 if (result.GetValue(json))
-                    term.Out.WriteLine(new JsonArray(sweepResults.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
+                    term.Out.WriteLine(new JsonArray(sweepResults.Select(r =>
+                        (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
                 else
                     term.Out.Write(Markdown(sweepResults, options));
                 return ExitCodes.Success;
@@ -89,7 +98,8 @@ internal static class BenchCommand
             foreach (var name in names)
                 results.Add(ModelBenchmark.Run(name, options, what => term.Error.WriteLine($"{name}: {what}")));
             if (result.GetValue(json))
-                term.Out.WriteLine(new JsonArray(results.Select(r => (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
+                term.Out.WriteLine(new JsonArray(results.Select(r =>
+                    (JsonNode)ToJson(r, options)).ToArray()).ToJsonString(new() { WriteIndented = true }));
             else
                 term.Out.Write(Markdown(results, options));
             return ExitCodes.Success;
@@ -127,9 +137,11 @@ internal static class BenchCommand
         ["forward_gflops_per_image"] = Math.Round(r.Rates.ForwardFlopsPerImage / 1e9, 5),
         ["peak_rss_mb"] = Math.Round(r.Memory.PeakRssMb, 1),
         ["steady_rss_mb"] = Math.Round(r.Memory.SteadyRssMb, 1),
-        ["rss_after_rounds_mb"] = new JsonArray(r.Memory.RssAfterRoundsMb.Select(v => (JsonNode)Math.Round(v, 1)).ToArray()),
+        ["rss_after_rounds_mb"] =
+            new JsonArray(r.Memory.RssAfterRoundsMb.Select(v => (JsonNode)Math.Round(v, 1)).ToArray()),
         ["rss_growth_mb_per_round"] = Math.Round(r.Memory.RssGrowthMbPerRound, 2),
-        ["page_faults_per_step"] = double.IsNaN(r.Memory.PageFaultsPerStep) ? null : Math.Round(r.Memory.PageFaultsPerStep, 1),
+        ["page_faults_per_step"] = double.IsNaN(r.Memory.PageFaultsPerStep) ? null
+            : Math.Round(r.Memory.PageFaultsPerStep, 1),
         ["parameters_plain"] = r.Parameters.Plain,
         ["parameters_associative"] = r.Parameters.Associative,
         ["detail"] = new JsonObject
@@ -171,7 +183,8 @@ internal static class BenchCommand
 
     internal static string Markdown(IReadOnlyList<SettingResult> results, BenchmarkOptions o)
     {
-        var sb = Table($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); fastest per model in bold.",
+        var sb = Table($"Training images/s, batch {o.BatchSize}, medians of {o.Repetitions} interleaved repetitions " +
+            $"of {o.Steps} steps (min-max in brackets); fastest per model in bold.",
             5, "model", "threads", "memory format", "oneDNN", "precision", "train plain", "train assoc.",
                 "step time assoc./plain");
         foreach (var group in results.GroupBy(r => r.Model))
@@ -180,8 +193,10 @@ internal static class BenchCommand
             foreach (var r in group)
             {
                 string b = ReferenceEquals(r, best) ? "**" : "";
-                sb.AppendLine($"| {r.Model} | {b}{r.Setting.Threads}{b} | {b}{r.Setting.MemoryFormat.Name()}{b} | {b}{(r.Setting.OneDnn ? "on" : "off")}{b} | {b}{r.Setting.Precision.Name()}{b} | " +
-                    $"{S(r.TrainPlain)} | {S(r.TrainAssociative)} | {F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x |");
+                sb.AppendLine($"| {r.Model} | {b}{r.Setting.Threads}{b} | {b}{r.Setting.MemoryFormat.Name()}{b} | " +
+                    $"{b}{(r.Setting.OneDnn ? "on" : "off")}{b} | {b}{r.Setting.Precision.Name()}{b} | " +
+                    $"{S(r.TrainPlain)} | {S(r.TrainAssociative)} | " +
+                        $"{F(r.TrainPlain.Median / r.TrainAssociative.Median, "F3")}x |");
             }
         }
         return sb.ToString();
@@ -189,7 +204,9 @@ internal static class BenchCommand
 
     internal static string Markdown(IReadOnlyList<ModelBenchmarkResult> results, BenchmarkOptions o)
     {
-        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Runtime.Threads} threads, {results.FirstOrDefault()?.Runtime.Allocator} malloc, medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets); images/s.",
+        var sb = Table($"Batch {o.BatchSize}, {o.MemoryFormat.Name()}, {results.FirstOrDefault()?.Runtime.Threads} " +
+            $"threads, {results.FirstOrDefault()?.Runtime.Allocator} malloc, medians of {o.Repetitions} interleaved " +
+            $"repetitions of {o.Steps} steps (min-max in brackets); images/s.",
             1, "model", "train plain", "train assoc.", "step time assoc./plain", "infer plain", "infer cached",
                 "infer materialized", "cached/plain time",
             "generation share", "data pipeline", "data / train", "matmul GFLOP/s", "train GFLOP/s (assoc.)",
@@ -198,10 +215,12 @@ internal static class BenchCommand
         {
             var (train, infer, rates, memory) = (r.Training, r.Inference, r.Rates, r.Memory);
             sb.AppendLine($"| {r.Model} | {S(train.Plain)} | {S(train.Associative)} | {F(train.StepRatio, "F3")}x | " +
-                $"{S(infer.Plain)} | {S(infer.Cached)} | {S(infer.Materialized)} | {F(infer.Plain.Median / infer.Cached.Median, "F3")}x | " +
+                $"{S(infer.Plain)} | {S(infer.Cached)} | {S(infer.Materialized)} | " +
+                    $"{F(infer.Plain.Median / infer.Cached.Median, "F3")}x | " +
                 $"{F(100 * train.GenerationShare.Median, "F1")}% | {F(rates.DataImagesPerSecond.Median)} | " +
                 $"{F(rates.DataImagesPerSecond.Median / train.Associative.Median, "F1")}x | " +
-                $"{F(rates.MatmulGflops, "F1")} | {F(r.TrainGflopsAssociative(), "F1")} | {F(100 * r.TrainGflopsAssociative() / rates.MatmulGflops, "F0")}% | " +
+                $"{F(rates.MatmulGflops, "F1")} | {F(r.TrainGflopsAssociative(), "F1")} | " +
+                    $"{F(100 * r.TrainGflopsAssociative() / rates.MatmulGflops, "F0")}% | " +
                 $"{F(memory.PeakRssMb)} | {F(memory.RssGrowthMbPerRound, "F1")} | {F(memory.PageFaultsPerStep)} |");
         }
         return sb.ToString();

@@ -86,6 +86,8 @@ internal static class CliApp
             });
 
     private static bool IsUserMistake(Exception e) =>
-        e is UsageException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException
-            or AssocConv.Data.DataFormatException or InvalidDataException or AssocConv.Interop.CheckpointMismatchException;
+        e is UsageException or ArgumentException or FormatException or FileNotFoundException
+            or DirectoryNotFoundException
+            or AssocConv.Data.DataFormatException or InvalidDataException
+                or AssocConv.Interop.CheckpointMismatchException;
 }

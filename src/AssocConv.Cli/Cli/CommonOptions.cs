@@ -55,7 +55,8 @@ internal static class CommonOptions
         {
             int given = result.GetValue<int>(ThreadsName);
             if (given != recorded)
-                warnings.WriteLine($"assocconv: warning: the run used {recorded} threads; with {(given == 0 ? "libtorch's default" : given.ToString())} " +
+                warnings.WriteLine($"assocconv: warning: the run used {recorded} threads; with " +
+                    $"{(given == 0 ? "libtorch's default" : given.ToString())} " +
                     "it continues, but will not match an uninterrupted run exactly");
             return;
         }
@@ -71,7 +72,8 @@ internal static class CommonOptions
     {
         AssocConv.Host.GlibcMalloc.KeepFreedMemory();
         if (Interlocked.Exchange(ref _reportingCorrections, 1) == 0)
-            AssocConv.Native.ConvolutionGuard.Corrected += finding => Console.Error.WriteLine($"assocconv: warning: {finding}");
+            AssocConv.Native.ConvolutionGuard.Corrected += finding => Console.Error.WriteLine($"assocconv: " +
+                $"warning: {finding}");
         int threads = result.GetValue<int>(ThreadsName);
         if (threads < 0) throw new UsageException($"--threads must be 0 or more, got {threads}");
         if (threads > 0) torch.set_num_threads(threads);

@@ -22,8 +22,10 @@ internal static class CompareCommand
         var model = new ModelArguments();
         var data = new DataArguments(required: true);
         var recipe = new TrainingArguments();
-        var seeds = new Option<string?>("--seeds") { Description = "Several seeds, e.g. 1,2: both variants are trained once per seed (folders seed-N/)" };
-        var output = new Option<string>("--out") { Description = "Folder for the runs (plain/ and associative/); an interrupted compare resumes from it", Required = true };
+        var seeds = new Option<string?>("--seeds") { Description = "Several seeds, e.g. 1,2: both variants are " +
+            "trained once per seed (folders seed-N/)" };
+        var output = new Option<string>("--out") { Description = "Folder for the runs (plain/ and associative/); an " +
+            "interrupted compare resumes from it", Required = true };
         var json = CommonOptions.Json();
         var command = new Command("compare",
             "Train the plain and the associative variant of a model with the same recipe, seed and budget; one table");
@@ -46,7 +48,8 @@ internal static class CompareCommand
                 try { seedList = text.Split(',',
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(t => long.Parse(t,
                         CultureInfo.InvariantCulture)).Distinct().ToArray(); }
-                catch (FormatException) { throw new UsageException($"--seeds: '{text}' is not a list of whole numbers like 1,2"); }
+                catch (FormatException) { throw new UsageException($"--seeds: '{text}' is not a list of whole " +
+                    "numbers like 1,2"); }
                 if (seedList.Length == 0) throw new UsageException("--seeds: give at least one seed");
             }
             var spec = data.Spec(result)!;
@@ -54,7 +57,8 @@ internal static class CompareCommand
             var root = result.GetValue(output)!;
             var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term);
             if (rows is null) return ExitCodes.Interrupted;
-            term.Results.Write(Table($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, recipe {training.Recipe}, {training.Epochs} epochs", rows));
+            term.Results.Write(Table($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, " +
+                $"recipe {training.Recipe}, {training.Epochs} epochs", rows));
             WritePlots(root, entry.Name, rows, seedList.Length > 1, term.Error);
             var report = new JsonObject
             {
@@ -77,9 +81,11 @@ internal static class CompareCommand
     public static Table Table(string title, IReadOnlyList<JsonObject> rows)
     {
         var table = new Table().Title(title)
-            .AddColumn("variant").AddColumn(new TableColumn("seed").RightAligned()).AddColumn(new TableColumn("trainable").RightAligned())
-            .AddColumn(new TableColumn("ratio").RightAligned()).AddColumn(new TableColumn("test acc, final epoch").RightAligned())
-            .AddColumn(new TableColumn("with flip TTA").RightAligned()).AddColumn(new TableColumn("train time").RightAligned())
+            .AddColumn("variant").AddColumn(new TableColumn("seed").RightAligned())
+            .AddColumn(new TableColumn("trainable").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned())
+            .AddColumn(new TableColumn("test acc, final epoch").RightAligned())
+            .AddColumn(new TableColumn("with flip TTA").RightAligned())
+            .AddColumn(new TableColumn("train time").RightAligned())
             .AddColumn(new TableColumn("images/s").RightAligned());
         foreach (var r in rows)
             table.AddRow((string)r["variant"]!, $"{(long)r["seed"]!}", $"{(long)r["trainable"]!:N0}",
@@ -95,7 +101,8 @@ internal static class CompareCommand
         TextWriter warnings)
     {
         var curves = rows.Select(r => ((string)r["variant"]! + (nameSeeds ? $", seed {(long)r["seed"]!}" : ""),
-            (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m => EpochMetrics.FromJson(m!)).ToList())).ToList();
+            (IReadOnlyList<EpochMetrics>)r["history"]!.AsArray().Select(m =>
+                EpochMetrics.FromJson(m!)).ToList())).ToList();
         var failures = new[]
         {
             RunPlots.WriteComparison(Path.Combine(root, AccuracyPlot), $"{model}: test accuracy", "test accuracy (%)",

@@ -63,7 +63,8 @@ internal static class ComparisonRuns
             return json.ToJsonString();
         }
         var differences = new List<string>();
-        if (Model(trainer.Spec) != Model(asked)) differences.Add($"model {trainer.Spec.Describe()}, asked {asked.Describe()}");
+        if (Model(trainer.Spec) != Model(asked)) differences.Add($"model {trainer.Spec.Describe()}, asked " +
+            $"{asked.Describe()}");
         var had = trainer.Options.ToJson();
         var wants = options.ToJson();
         foreach (var (key, value) in wants)

@@ -36,12 +36,16 @@ internal sealed class DataArguments
     {
         var data = Dataset.Load(spec);
         term.Error.WriteLine($"data: {spec} from {data.Source}: " +
-            $"{data.Train.Count:N0} training and {data.Test.Count:N0} test images, {data.Train.Channels}x{data.Train.Height}x{data.Train.Width}, {data.NumClasses} classes");
+            $"{data.Train.Count:N0} training and {data.Test.Count:N0} test images, " +
+                $"{data.Train.Channels}x{data.Train.Height}x{data.Train.Width}, {data.NumClasses} classes");
         // a file cut at a record boundary still reads: say so when the counts are not the official ones
-        if (DatasetVerifier.OfficialCounts(spec.Kind) is { } official && (data.Train.Count != official.Train || data.Test.Count != official.Test))
-            term.Error.WriteLine($"data: warning: the official {spec.Name} has {official.Train:N0} training and {official.Test:N0} test images; " +
+        if (DatasetVerifier.OfficialCounts(spec.Kind) is { } official
+            && (data.Train.Count != official.Train || data.Test.Count != official.Test))
+            term.Error.WriteLine($"data: warning: the official {spec.Name} has {official.Train:N0} training and " +
+                $"{official.Test:N0} test images; " +
                 $"check the files with 'assocconv data verify {spec}'");
-        if (data.Test.Count == 0) term.Error.WriteLine("data: warning: the test set is empty; test accuracy will be reported as n/a");
+        if (data.Test.Count == 0) term.Error.WriteLine("data: warning: the test set is empty; test accuracy will be " +
+            "reported as n/a");
         return data;
     }
 }

@@ -10,8 +10,10 @@ internal static class DataCommand
     public static Command Create(Func<bool, Terminal> terminal)
     {
         var name = new Argument<string>("NAME") { Description = "cifar10, cifar100, fashion-mnist or mnist" };
-        var to = new Option<string?>("--to") { Description = $"Datasets folder (default: $ASSOCCONV_DATA, else {DatasetSpec.DefaultCacheRoot})" };
-        var mirror = new Option<string?>("--mirror") { Description = "Fetch the same files from this base address instead of the official one" };
+        var to = new Option<string?>("--to") { Description = $"Datasets folder (default: $ASSOCCONV_DATA, else " +
+            $"{DatasetSpec.DefaultCacheRoot})" };
+        var mirror = new Option<string?>("--mirror") { Description = "Fetch the same files from this base address " +
+            "instead of the official one" };
         var download = new Command("download",
             "Fetch a dataset's official archive, verify its published MD5 and unpack it safely");
         download.Arguments.Add(name);
@@ -25,7 +27,8 @@ internal static class DataCommand
             try { spec = DatasetSpec.Parse(result.GetValue(name)!); }
             catch (FormatException e) { throw new UsageException(e.Message); }
             if (spec.Folder is not null || spec.Kind is DatasetKind.Folder or DatasetKind.Sample)
-                throw new UsageException($"'{result.GetValue(name)}' cannot be downloaded; use cifar10, cifar100, fashion-mnist or mnist");
+                throw new UsageException($"'{result.GetValue(name)}' cannot be downloaded; use cifar10, cifar100, " +
+                    "fashion-mnist or mnist");
             var source = DatasetSource.Official(spec.Kind);
             if (result.GetValue(mirror) is { } m)
             {
@@ -33,7 +36,9 @@ internal static class DataCommand
                     throw new UsageException($"--mirror '{m}' is not an http or https address");
                 source = source.At(uri);
             }
-            var root = result.GetValue(to) ?? (Environment.GetEnvironmentVariable("ASSOCCONV_DATA") is { Length: > 0 } env ? env : DatasetSpec.DefaultCacheRoot);
+            var root = result.GetValue(to)
+                ?? (Environment.GetEnvironmentVariable("ASSOCCONV_DATA") is { Length: > 0 } env ? env
+                : DatasetSpec.DefaultCacheRoot);
             var target = Path.Combine(root, source.FolderName);
             if (Directory.Exists(target))
             {
@@ -49,12 +54,15 @@ internal static class DataCommand
             {
                 term.Error.WriteLine($"assocconv: {spec.Name}: {e.Message}");
                 if (e is HttpRequestException)
-                    term.Error.WriteLine($"assocconv: without a connection, copy the official files ({string.Join(", ", source.Files.Select(f => f.FileName))}) " +
-                        $"from another machine{(source.Archive ? " and unpack them" : "")} into {target}, or into any folder DIR and pass --data {spec.Name}:DIR");
+                    term.Error.WriteLine($"assocconv: without a connection, copy the official files " +
+                        $"({string.Join(", ", source.Files.Select(f => f.FileName))}) " +
+                        $"from another machine{(source.Archive ? " and unpack them" : "")} into {target}, or into " +
+                            $"any folder DIR and pass --data {spec.Name}:DIR");
                 return ExitCodes.Failure;
             }
             term.Results.WriteLine($"{spec.Name} is in {folder}; use --data {spec.Name}" +
-                (root == DatasetSpec.DefaultCacheRoot || root == Environment.GetEnvironmentVariable("ASSOCCONV_DATA") ? "" : $":{folder}"));
+                (root == DatasetSpec.DefaultCacheRoot || root == Environment.GetEnvironmentVariable("ASSOCCONV_DATA")
+                    ? "" : $":{folder}"));
             return ExitCodes.Success;
         });
         var command = new Command("data", "Datasets");
@@ -66,10 +74,12 @@ internal static class DataCommand
     // data verify SPEC: every official file's size, counts and checksum, as a table; exit 1 when any differs
     private static Command Verify(Func<bool, Terminal> terminal)
     {
-        var spec = new Argument<string>("DATA") { Description = "cifar10[:DIR], cifar100[:DIR], fashion-mnist[:DIR] or mnist[:DIR]" };
+        var spec = new Argument<string>("DATA") { Description = "cifar10[:DIR], cifar100[:DIR], " +
+            "fashion-mnist[:DIR] or mnist[:DIR]" };
         var json = CommonOptions.Json();
         var verify = new Command("verify",
-            "Check a dataset folder against the official files: sizes, record and image counts, MD5 where published, and any MD5SUMS");
+            "Check a dataset folder against the official files: sizes, record and image counts, MD5 where published, " +
+                "and any MD5SUMS");
         verify.Arguments.Add(spec);
         verify.Options.Add(json);
         verify.SetAction(result =>
@@ -79,22 +89,28 @@ internal static class DataCommand
             try { parsed = DatasetSpec.Parse(result.GetValue(spec)!); }
             catch (FormatException e) { throw new UsageException(e.Message); }
             if (DatasetVerifier.OfficialCounts(parsed.Kind) is null)
-                throw new UsageException($"'{parsed}' has no official files to verify; use cifar10, cifar100, fashion-mnist or mnist");
+                throw new UsageException($"'{parsed}' has no official files to verify; use cifar10, cifar100, " +
+                    "fashion-mnist or mnist");
             var folder = Dataset.Locate(parsed);
             var checks = DatasetVerifier.Verify(parsed.Kind, folder);
-            var table = new Table().Title(Markup.Escape(folder)).AddColumn("file").AddColumn("found").AddColumn("official").AddColumn("");
+            var table = new Table().Title(Markup.Escape(folder))
+                .AddColumn("file").AddColumn("found").AddColumn("official").AddColumn("");
             foreach (var c in checks)
                 table.AddRow(Markup.Escape(c.File), Markup.Escape(c.Found), Markup.Escape(c.Expected),
                     c.Ok ? "[green]ok[/]" : "[red]differs[/]");
             term.Results.Write(table);
             bool ok = checks.All(c => c.Ok);
-            term.Results.WriteLine(ok ? $"{parsed.Name} in {folder} is the official data" : $"{checks.Count(c => !c.Ok)} of {checks.Count} checks differ from the official {parsed.Name}");
+            term.Results.WriteLine(ok ? $"{parsed.Name} in {folder} is " +
+                "the official data" : $"{checks.Count(c => !c.Ok)} of {checks.Count} checks differ from the " +
+                $"official {parsed.Name}");
             if (result.GetValue(json))
                 term.Out.WriteLine(new System.Text.Json.Nodes.JsonObject
                 {
                     ["folder"] = folder,
                     ["official"] = ok,
-                    ["files"] = new System.Text.Json.Nodes.JsonArray(checks.Select(c => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
+                    ["files"] =
+                        new System.Text.Json.Nodes.JsonArray(checks.Select(c =>
+                        (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject
                     {
                         ["file"] = c.File, ["found"] = c.Found, ["official"] = c.Expected, ["ok"] = c.Ok,
                     }).ToArray()),
@@ -119,7 +135,8 @@ internal static class DataCommand
                 var plain = new Progress<DownloadProgress>(p =>
                 {
                     int tenth = p.Total is > 0 ? (int)(10 * p.Bytes / p.Total.Value) : -1;
-                    if (tenth != lastTenth && tenth >= 0) term.Error.WriteLine($"{p.File}: {p.Bytes / 1e6:F1} of {p.Total / 1e6:F1} MB");
+                    if (tenth != lastTenth && tenth >= 0) term.Error.WriteLine($"{p.File}: {p.Bytes / 1e6:F1} of " +
+                        $"{p.Total / 1e6:F1} MB");
                     lastTenth = tenth;
                 });
                 return work(plain, cancel.Token).GetAwaiter().GetResult();

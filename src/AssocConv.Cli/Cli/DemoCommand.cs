@@ -17,7 +17,8 @@ internal static class DemoCommand
         var recipe = new TrainingArguments(TrainingRecipes.FastName, defaultEpochs: 12);
         var json = CommonOptions.Json();
         var command = new Command("demo",
-            "Train an associative ResNet-20 on the embedded Fashion-MNIST sample with the fast recipe (about two minutes) and show what it learnt");
+            "Train an associative ResNet-20 on the embedded Fashion-MNIST sample with the fast recipe (about two " +
+                "minutes) and show what it learnt");
         command.Options.Add(output);
         recipe.AddTo(command);
         command.Options.Add(json);
@@ -37,8 +38,10 @@ internal static class DemoCommand
             var run = TrainingSession.Run(trainer, term);
             var summary = trainer.Summary(run);
             TrainingSession.RenderSummary(term.Results, summary);
-            term.Results.MarkupLine($"Next: [bold]assocconv eval --checkpoint {Markup.Escape(Path.Combine(runDir, RunFolder.BestCheckpointFile))}[/], " +
-                "or train on CIFAR-10 with [bold]assocconv train --model resnet20 --slice 16x16 --code-size 72 --data cifar10 --recipe fast --out RUN_DIR[/].");
+            term.Results.MarkupLine($"Next: [bold]assocconv eval --checkpoint " +
+                $"{Markup.Escape(Path.Combine(runDir, RunFolder.BestCheckpointFile))}[/], " +
+                "or train on CIFAR-10 with [bold]assocconv train --model resnet20 --slice 16x16 --code-size 72 " +
+                    "--data cifar10 --recipe fast --out RUN_DIR[/].");
             if (result.GetValue(json)) term.Out.WriteLine(summary.ToJsonString(new() { WriteIndented = true }));
             return run.Completed ? ExitCodes.Success : ExitCodes.Interrupted;
         });

@@ -19,7 +19,8 @@ internal static class EvalCommand
     {
         var checkpoint = new Option<string>("--checkpoint")
         {
-            Description = "A checkpoint written by 'assocconv train', or a PyTorch torch.save file of the reference implementation (then give --model and the generator flags)",
+            Description = "A checkpoint written by 'assocconv train', or a PyTorch torch.save file of the reference " +
+                "implementation (then give --model and the generator flags)",
             Required = true,
         };
         var model = new ModelArguments(required: false);
@@ -41,7 +42,8 @@ internal static class EvalCommand
             var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
             var term = terminal(result.GetValue(json));
             var path = result.GetValue(checkpoint)!;
-            if (!File.Exists(path) && !Directory.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
+            if (!File.Exists(path)
+                && !Directory.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
             bool ours = Checkpoint.IsCheckpoint(path);
             ModelSpec spec;
             DatasetSpec dataSpec;
@@ -57,7 +59,8 @@ internal static class EvalCommand
             else
             {
                 if (!model.Given(result))
-                    throw new UsageException($"{path} is not an AssocConv checkpoint; for a PyTorch file give --model and --plain or the generator flags (--slice, --code-size)");
+                    throw new UsageException($"{path} is not an AssocConv checkpoint; for a PyTorch file give " +
+                        "--model and --plain or the generator flags (--slice, --code-size)");
                 dataSpec = data.Spec(result) ?? throw new UsageException("--data is required with a PyTorch file");
                 var (entry, options) = model.Read(result);
                 spec = new ModelSpec(entry.Name, options);
@@ -75,7 +78,8 @@ internal static class EvalCommand
                 _ => throw new UsageException($"--split: '{which}' is not test or train"),
             };
             if (images.Channels != spec.Options.InputChannels || dataset.NumClasses != spec.Options.NumClasses)
-                throw new UsageException($"{path} was trained on {spec.Options.InputChannels}-channel images with {spec.Options.NumClasses} classes; " +
+                throw new UsageException($"{path} was trained on {spec.Options.InputChannels}-channel images with " +
+                    $"{spec.Options.NumClasses} classes; " +
                     $"{dataSpec} has {images.Channels} channels and {dataset.NumClasses} classes");
             using var net = spec.Build();
             ConvolutionGuard.Protect(net);
@@ -97,10 +101,12 @@ internal static class EvalCommand
         IReadOnlyList<string> classes, EvaluationResult r)
     {
         var perClass = new JsonObject();
-        for (int c = 0; c < classes.Count; c++) perClass[classes[c]] = double.IsNaN(r.PerClassAccuracy[c]) ? null : r.PerClassAccuracy[c];
+        for (int c = 0; c < classes.Count; c++) perClass[classes[c]] = double.IsNaN(r.PerClassAccuracy[c]) ? null
+            : r.PerClassAccuracy[c];
         var confusion = new JsonArray();
         for (int t = 0; t < classes.Count; t++)
-            confusion.Add(new JsonArray(Enumerable.Range(0, classes.Count).Select(p => (JsonNode)r.Confusion[t, p]).ToArray()));
+            confusion.Add(new JsonArray(Enumerable.Range(0, classes.Count)
+                .Select(p => (JsonNode)r.Confusion[t, p]).ToArray()));
         return new JsonObject
         {
             ["checkpoint"] = path,
@@ -132,7 +138,8 @@ internal static class EvalCommand
             var confusion = new Table().Title("confusion (rows: true class, columns: predicted)").AddColumn("");
             for (int p = 0; p < classes.Count; p++) confusion.AddColumn(new TableColumn(p.ToString()).RightAligned());
             for (int t = 0; t < classes.Count; t++)
-                confusion.AddRow(new[] { $"{t} {Markup.Escape(classes[t])}" }.Concat(Enumerable.Range(0, classes.Count).Select(p => r.Confusion[t, p].ToString())).ToArray());
+                confusion.AddRow(new[] { $"{t} {Markup.Escape(classes[t])}" }
+                    .Concat(Enumerable.Range(0, classes.Count).Select(p => r.Confusion[t, p].ToString())).ToArray());
             console.Write(confusion);
         }
     }

@@ -15,14 +15,19 @@ internal static class ExportCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "An AssocConv checkpoint (from train or import)", Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "An AssocConv checkpoint (from " +
+            "train or import)", Required = true };
         var output = new Option<string>("--out") { Description = "The file to write", Required = true };
-        var compact = new Option<bool>("--compact") { Description = "The compact AssocConv file: JSON header and the weights that define the model, nothing else" };
-        var fp16 = new Option<bool>("--fp16") { Description = "With --compact: store floating-point tensors as float16" };
-        var materialized = new Option<bool>("--materialized") { Description = "A torch.save file of the equivalent plain model, generated kernels baked into ordinary convolutions" };
+        var compact = new Option<bool>("--compact") { Description = "The compact AssocConv file: JSON header and the " +
+            "weights that define the model, nothing else" };
+        var fp16 = new Option<bool>("--fp16") { Description = "With --compact: store floating-point " +
+            "tensors as float16" };
+        var materialized = new Option<bool>("--materialized") { Description = "A torch.save file of the equivalent " +
+            "plain model, generated kernels baked into ordinary convolutions" };
         var json = CommonOptions.Json();
         var command = new Command("export",
-            "Write a checkpoint as a torch.save file under the reference implementation's names (default), as a compact file, or materialized");
+            "Write a checkpoint as a torch.save file under the reference implementation's names (default), as a " +
+                "compact file, or materialized");
         foreach (var o in new Option[] { checkpoint, output, compact, fp16, materialized,
             json }) command.Options.Add(o);
         command.SetAction(result =>
@@ -66,7 +71,8 @@ internal static class ExportCommand
             long bytes = new FileInfo(outPath).Length;
             long plainBytes = PlainStateDictBytes(spec);
             (result.GetValue(json) ? term.Error : term.Out).WriteLine(
-                $"wrote {outPath} ({kind}): {bytes:N0} bytes; the plain model's full float32 state dict: {plainBytes:N0} bytes ({(double)plainBytes / bytes:F2}x)");
+                $"wrote {outPath} ({kind}): {bytes:N0} bytes; the plain model's full float32 state dict: " +
+                    $"{plainBytes:N0} bytes ({(double)plainBytes / bytes:F2}x)");
             if (result.GetValue(json))
                 term.Out.WriteLine(new JsonObject
                 {

@@ -13,12 +13,14 @@ internal static class ImportCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A torch.save file of the reference implementation (.t7, .pt, .pth)", Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A torch.save file of the reference " +
+            "implementation (.t7, .pt, .pth)", Required = true };
         var model = new ModelArguments();
         var data = new DataArguments(required: true);
         var output = new Option<string>("--out") { Description = "The AssocConv checkpoint to write", Required = true };
         var command = new Command("import",
-            "Convert a reference PyTorch checkpoint into an AssocConv checkpoint (then eval and predict need no --model)");
+            "Convert a reference PyTorch checkpoint into an AssocConv checkpoint (then eval and predict " +
+                "need no --model)");
         command.Options.Add(checkpoint);
         model.AddTo(command);
         data.AddTo(command);

@@ -46,12 +46,14 @@ internal sealed class ModelArguments
 
     private readonly Option<string?> _init = new("--generator-init")
     {
-        Description = "Generator initialisation: kaiming, linear (PyTorch's nn.Linear default) or binary (+-0.5, frozen); default: the model's",
+        Description = "Generator initialisation: kaiming, linear (PyTorch's nn.Linear default) or binary (+-0.5, " +
+            "frozen); default: the model's",
     };
 
     private readonly Option<string?> _codeInit = new("--code-init")
     {
-        Description = "Code initialisation: reference (normal(0.001, 1), the CIFAR ResNet's), normal (standard normal) or fan-in " +
+        Description = "Code initialisation: reference (normal(0.001, 1), the CIFAR ResNet's), normal (standard " +
+            "normal) or fan-in " +
             "(kernels at He's fan-in scale); default: the recipe's (fast: fan-in), else the model's",
     };
 
@@ -62,7 +64,8 @@ internal sealed class ModelArguments
 
     private readonly Option<string?> _selection = new("--associative")
     {
-        Description = "Which convolutions are associative: reference (the authors' choice, default), all-3x3 or all (never the first)",
+        Description = "Which convolutions are associative: reference (the authors' choice, default), all-3x3 or all " +
+            "(never the first)",
     };
 
     private readonly Option<int?> _classes = new("--classes")
@@ -106,9 +109,12 @@ internal sealed class ModelArguments
         string? selection = result.GetValue(_selection);
         int? classes = result.GetValue(_classes);
         if (classes is < 1) throw new UsageException($"--classes must be at least 1, got {classes}");
-        if (plain && (slice is not null || codeSize is not null || layout is not null || init is not null || codeInit is not null || frozen || selection is not null))
+        if (plain
+            && (slice is not null || codeSize is not null || layout is not null || init is not null
+            || codeInit is not null || frozen || selection is not null))
             throw new UsageException(
-                "--plain has no generator: leave out --slice, --code-size, --layout, --generator-init, --code-init, --frozen-generator and --associative");
+                "--plain has no generator: leave out --slice, --code-size, --layout, --generator-init, --code-init, " +
+                    "--frozen-generator and --associative");
         if (plain) return (entry, new ModelOptions { Plain = true, NumClasses = classes });
 
         var generator = entry.DefaultGenerator;

@@ -31,5 +31,6 @@ internal static class PaperRows
     /// <exception cref="UsageException">No row has that name (the message lists them).</exception>
     public static PaperRow Get(string name) =>
         All.FirstOrDefault(r => string.Equals(r.Name, name.Trim(), StringComparison.OrdinalIgnoreCase))
-        ?? throw new UsageException($"--rows: '{name.Trim()}' is not a row; rows are {string.Join(", ", All.Select(r => r.Name))}");
+        ?? throw new UsageException($"--rows: '{name.Trim()}' is not a row; rows are " +
+            $"{string.Join(", ", All.Select(r => r.Name))}");
 }

@@ -29,10 +29,13 @@ internal static class ParamsCommand
                 report = ParameterReport.Of(built);
             }
             string variant = options.Plain ? "plain"
-                : options.Generator!.Describe() + (options.Selection == AssociativeSelection.Reference ? "" : $", {options.Selection.ToName()} associative");
+                : options.Generator!.Describe()
+                    + (options.Selection == AssociativeSelection.Reference ? ""
+                    : $", {options.Selection.ToName()} associative");
             RenderTable(term.Results, entry.Name, variant, report);
             if (result.GetValue(json))
-                term.Out.WriteLine(ParameterReportJson.ToJson(entry.Name, options, report).ToJsonString(new() { WriteIndented = true }));
+                term.Out.WriteLine(ParameterReportJson.ToJson(entry.Name, options, report)
+                    .ToJsonString(new() { WriteIndented = true }));
             return ExitCodes.Success;
         });
         return command;
@@ -44,7 +47,8 @@ internal static class ParamsCommand
             .AddColumn("group").AddColumn(new TableColumn("trainable").RightAligned())
             .AddColumn(new TableColumn("frozen").RightAligned());
         foreach (var (group, count) in report.Groups)
-            table.AddRow(ParameterReportJson.Key(group).Replace('_', ' '), $"{count.Trainable:N0}", $"{count.Frozen:N0}");
+            table.AddRow(ParameterReportJson.Key(group).Replace('_', ' '), $"{count.Trainable:N0}",
+                $"{count.Frozen:N0}");
         table.AddEmptyRow();
         table.AddRow("[bold]total[/]", $"[bold]{report.Trainable:N0}[/]", $"{report.Frozen:N0}");
         table.AddRow("plain counterpart", $"{report.PlainTrainable:N0}", "");

@@ -18,7 +18,8 @@ internal static class PredictCommand
             Required = true };
         var top = new Option<int>("--top") { Description = "How many classes to show per image",
             DefaultValueFactory = _ => 5 };
-        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, BMP, GIF, WebP; any size, resized)", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, BMP, GIF, WebP; " +
+            "any size, resized)", Arity = ArgumentArity.OneOrMore };
         var json = CommonOptions.Json();
         var command = new Command("predict",
             "Classify images with a trained model: the top classes with probabilities");
@@ -32,8 +33,10 @@ internal static class PredictCommand
             var term = terminal(result.GetValue(json));
             var path = result.GetValue(checkpoint)!;
             if (!Checkpoint.IsCheckpoint(path))
-                throw new UsageException($"{path} is not an AssocConv checkpoint (a PyTorch file has no class names or normalisation): " +
-                    $"convert it with 'assocconv import --checkpoint {path} --model NAME [--slice S --code-size C] --data DATA --out FILE.ckpt' and predict with that");
+                throw new UsageException($"{path} is not an AssocConv checkpoint (a PyTorch file has no class names " +
+                    "or normalisation): " +
+                    $"convert it with 'assocconv import --checkpoint {path} --model NAME [--slice S --code-size C] " +
+                        "--data DATA --out FILE.ckpt' and predict with that");
             var (header, model) = Checkpoint.LoadModel(path);
             using var _ = model;
             var data = header["data"]!;

@@ -23,19 +23,23 @@ internal static class ReproduceCommand
     {
         var rowsOption = new Option<string?>("--rows")
         {
-            Description = $"Rows to train, comma-separated (default: all): {string.Join(", ", PaperRows.All.Select(r => r.Name))}",
+            Description = $"Rows to train, comma-separated (default: all): " +
+                $"{string.Join(", ", PaperRows.All.Select(r => r.Name))}",
         };
         var data = new DataArguments(required: false, fallback: "cifar10");
         var recipe = new TrainingArguments(TrainingRecipes.FastName);
         var references = new Option<string?>("--reference-checkpoints")
         {
             Description = "Folder of the authors' checkpoints, whose recorded accuracy the table shows beside ours " +
-                "(default: $ASSOCCONV_REFERENCE_CHECKPOINTS, else ../shared/fixtures/reference-checkpoints when present)",
+                "(default: $ASSOCCONV_REFERENCE_CHECKPOINTS, else " +
+                    "../shared/fixtures/reference-checkpoints when present)",
         };
-        var output = new Option<string>("--out") { Description = "Folder for the rows' runs and the table; a second call resumes it", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for the rows' runs and the table; a second " +
+            "call resumes it", Required = true };
         var json = CommonOptions.Json();
         var command = new Command("reproduce",
-            "Train the paper's CIFAR-10 rows, plain and associative, and write the results table (Markdown, PNG, JSON)");
+            "Train the paper's CIFAR-10 rows, plain and associative, and write the results table " +
+                "(Markdown, PNG, JSON)");
         command.Options.Add(rowsOption);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -53,7 +57,8 @@ internal static class ReproduceCommand
             if (rows.Count == 0) throw new UsageException("--rows: name at least one row");
             var training = recipe.Read(result);
             var codeInit = TrainingRecipes.CodeInit(recipe.RecipeName(result));
-            var referenceFolder = result.GetValue(references) ?? Environment.GetEnvironmentVariable("ASSOCCONV_REFERENCE_CHECKPOINTS")
+            var referenceFolder = result.GetValue(references)
+                ?? Environment.GetEnvironmentVariable("ASSOCCONV_REFERENCE_CHECKPOINTS")
                 ?? Path.Combine("..", "shared", "fixtures", "reference-checkpoints");
             var spec = data.Spec(result)!;
             using var dataset = DataArguments.Load(spec, term);
@@ -119,7 +124,8 @@ internal static class ReproduceCommand
         var path = Path.Combine(folder, row.ReferenceCheckpoint);
         if (!File.Exists(path)) return null;
         using var file = TorchFile.Read(path);
-        return file.Extras.TryGetValue("acc", out var acc) && acc is IConvertible c ? c.ToDouble(CultureInfo.InvariantCulture) : null;
+        return file.Extras.TryGetValue("acc", out var acc) && acc is IConvertible c
+            ? c.ToDouble(CultureInfo.InvariantCulture) : null;
     }
 
     /// <summary>The results as a Markdown table: parameters, final-epoch accuracies, the reference checkpoint's, wall
@@ -132,18 +138,23 @@ internal static class ReproduceCommand
         text.Append(CultureInfo.InvariantCulture,
             $"{report["data"]}, recipe {report["recipe"]}, {report["epochs"]} epochs, seed {report["seed"]}; ");
         text.Append("test accuracy of the final epoch (with flip test-time augmentation in brackets).\n\n");
-        text.Append("| row | slice, code | plain params | plain acc | assoc. params | ratio | assoc. acc | gap | reference checkpoint | train time (plain + assoc.) |\n");
+        text.Append("| row | slice, code | plain params | plain acc | assoc. params | ratio | assoc. acc | gap | " +
+            "reference checkpoint | train time (plain + assoc.) |\n");
         text.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var row in report["rows"]!.AsArray())
         {
             var p = row!["plain"]!;
             var a = row["associative"]!;
             long pt = (long)p["trainable"]!, at = (long)a["trainable"]!;
-            string gap = p["test_accuracy"] is { } x && a["test_accuracy"] is { } y ? $"{(double)y - (double)x:+0.00;-0.00}" : "-";
+            string gap = p["test_accuracy"] is { } x && a["test_accuracy"] is { } y
+                ? $"{(double)y - (double)x:+0.00;-0.00}" : "-";
             text.Append(CultureInfo.InvariantCulture,
-                $"| {row["row"]} | {row["slice"]}, {row["code_size"]} | {pt:N0} | {Acc(p["test_accuracy"])} ({Acc(p["test_accuracy_flip"])}) | " +
-                $"{at:N0} | {(double)pt / at:F2}x | {Acc(a["test_accuracy"])} ({Acc(a["test_accuracy_flip"])}) | {gap} | " +
-                $"{Acc(row["reference_checkpoint_accuracy"])} | {Time((double)p["train_seconds"]! + (double)a["train_seconds"]!)} |\n");
+                $"| {row["row"]} | {row["slice"]}, {row["code_size"]} | {pt:N0} | {Acc(p["test_accuracy"])} " +
+                    $"({Acc(p["test_accuracy_flip"])}) | " +
+                $"{at:N0} | {(double)pt / at:F2}x | {Acc(a["test_accuracy"])} " +
+                    $"({Acc(a["test_accuracy_flip"])}) | {gap} | " +
+                $"{Acc(row["reference_checkpoint_accuracy"])} | " +
+                    $"{Time((double)p["train_seconds"]! + (double)a["train_seconds"]!)} |\n");
         }
         return text.ToString();
     }

@@ -11,7 +11,8 @@ internal static class Suggestions
     {
         var names = command.Subcommands.SelectMany(c => c.Aliases.Prepend(c.Name))
             .Concat(command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)))
-            .Concat(command.Parents.OfType<Command>().SelectMany(p => p.Options.Where(o => o.Recursive).Select(o => o.Name)));
+            .Concat(command.Parents.OfType<Command>().SelectMany(p =>
+                p.Options.Where(o => o.Recursive).Select(o => o.Name)));
         // within a third of the word's length, so short typos match and unrelated words do not
         int allowed = Math.Max(1, typed.Length / 3);
         return names.Select(n => (Name: n, Distance: Distance(typed.ToLowerInvariant(), n)))
@@ -31,7 +32,8 @@ internal static class Suggestions
             {
                 d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1),
                     d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
+                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i, j] =
+                    Math.Min(d[i, j], d[i - 2, j - 2] + 1);
             }
         return d[a.Length, b.Length];
     }

@@ -14,13 +14,18 @@ internal static class TrainCommand
         var model = new ModelArguments(required: false);
         var data = new DataArguments(required: false);
         var recipe = new TrainingArguments();
-        var output = new Option<string?>("--out") { Description = "Run folder: config, metrics, events, checkpoints (required unless --resume)" };
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder where it stopped" };
-        var generatorFrom = new Option<string?>("--generator-from") { Description = "Load and freeze the generator of this checkpoint; only codes, batch-norm and the rest train" };
-        var binary = new Option<bool>("--binary-generator") { Description = "Train with a fixed random binary (+-0.5) generator" };
+        var output = new Option<string?>("--out") { Description = "Run folder: config, metrics, events, checkpoints " +
+            "(required unless --resume)" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder " +
+            "where it stopped" };
+        var generatorFrom = new Option<string?>("--generator-from") { Description = "Load and freeze the generator " +
+            "of this checkpoint; only codes, batch-norm and the rest train" };
+        var binary = new Option<bool>("--binary-generator") { Description = "Train with a fixed random binary " +
+            "(+-0.5) generator" };
         var json = CommonOptions.Json();
         var command = new Command("train",
-            "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128) or --recipe fast");
+            "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128) " +
+                "or --recipe fast");
         model.AddTo(command);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -32,10 +37,13 @@ internal static class TrainCommand
             Trainer trainer;
             if (result.GetValue(resume) is { } runDir)
             {
-                if (model.Given(result) || result.GetValue(output) is not null || result.GetValue(generatorFrom) is not null)
-                    throw new UsageException("--resume continues a run as it was configured: leave out --model, --out and --generator-from");
+                if (model.Given(result) || result.GetValue(output) is not null
+                    || result.GetValue(generatorFrom) is not null)
+                    throw new UsageException("--resume continues a run as it was configured: leave out --model, " +
+                        "--out and --generator-from");
                 if (recipe.GivenNames(result) is { Count: > 0 } changed)
-                    throw new UsageException($"--resume continues a run as it was configured, so {string.Join(", ", changed)} cannot change it " +
+                    throw new UsageException($"--resume continues a run as it was configured, so " +
+                        $"{string.Join(", ", changed)} cannot change it " +
                         "(a longer run would also have another learning-rate schedule); start a new run with --out");
                 var header = new RunFolder(runDir).ReadHeader();
                 CommonOptions.RestoreThreads(result, new RunFolder(runDir).RecordedThreads(), term.Error);
@@ -44,22 +52,26 @@ internal static class TrainCommand
                 trainer = Trainer.Resume(runDir, dataset, device);
                 if (trainer.IsFinished)
                 {
-                    term.Error.WriteLine($"{runDir} has finished all {trainer.Options.Epochs} epochs; nothing to train (its summary follows)");
+                    term.Error.WriteLine($"{runDir} has finished all {trainer.Options.Epochs} epochs; nothing to " +
+                        "train (its summary follows)");
                     return Finish(trainer, trainer.ResultSoFar, term, result.GetValue(json));
                 }
                 return Finish(trainer, TrainingSession.Run(trainer, term), term, result.GetValue(json));
             }
             else
             {
-                var outDir = result.GetValue(output) ?? throw new UsageException("--out RUN_DIR is required (or --resume RUN_DIR)");
+                var outDir = result.GetValue(output) ?? throw new UsageException("--out RUN_DIR is required (or " +
+                    "--resume RUN_DIR)");
                 var (entry, options) = model.Read(result, TrainingRecipes.CodeInit(recipe.RecipeName(result)));
                 if (result.GetValue(binary))
                 {
                     if (options.Plain) throw new UsageException("--binary-generator: a plain model has no generator");
-                    if (result.GetValue(model.InitOption) is not null) throw new UsageException("--binary-generator and --generator-init: give one");
+                    if (result.GetValue(model.InitOption) is not null) throw new UsageException("--binary-generator " +
+                        "and --generator-init: give one");
                     options = options with { Generator = options.Generator! with { Init = GeneratorInit.Binary } };
                 }
-                var spec = data.Spec(result) ?? throw new UsageException("--data is required, e.g. --data cifar10 or --data sample");
+                var spec = data.Spec(result) ?? throw new UsageException("--data is required, e.g. --data cifar10 " +
+                    "or --data sample");
                 var training = recipe.Read(result);
                 using var dataset = DataArguments.Load(spec, term);
                 var modelSpec = new ModelSpec(entry.Name, options);

@@ -14,40 +14,60 @@ internal sealed class TrainingArguments
 {
     private readonly Option<string?> _recipe;
     private readonly int? _defaultEpochs;
-    private readonly Option<int?> _epochs = new("--epochs") { Description = "Epochs to train (reference: 200, fast: 40)" };
+    private readonly Option<int?> _epochs = new("--epochs") { Description = "Epochs to train " +
+        "(reference: 200, fast: 40)" };
     private readonly Option<int?> _batch = new("--batch-size") { Description = "Images per batch (128)" };
-    private readonly Option<double?> _lr = new("--lr") { Description = "Peak learning rate of SGD (reference: 0.05, fast: 0.1)" };
+    private readonly Option<double?> _lr = new("--lr") { Description = "Peak learning rate of SGD (reference: " +
+        "0.05, fast: 0.1)" };
     private readonly Option<double?> _momentum = new("--momentum") { Description = "SGD momentum (0.9)" };
-    private readonly Option<bool?> _nesterov = new("--nesterov") { Description = "Nesterov momentum (reference: false, fast: true)" };
+    private readonly Option<bool?> _nesterov = new("--nesterov") { Description = "Nesterov momentum (reference: " +
+        "false, fast: true)" };
     private readonly Option<double?> _decay = new("--weight-decay") { Description = "L2 weight decay (5e-4)" };
-    private readonly Option<double?> _normDecay = new("--norm-weight-decay") { Description = "Weight decay of batch-norm weights and biases (reference: as --weight-decay, fast: 0)" };
-    private readonly Option<double?> _biasDecay = new("--bias-weight-decay") { Description = "Weight decay of the other biases (as --weight-decay)" };
-    private readonly Option<double?> _generatorLr = new("--generator-lr") { Description = "Peak learning rate of the generator (as --lr); follows the schedule" };
-    private readonly Option<double?> _generatorDecay = new("--generator-weight-decay") { Description = "Weight decay of the generator (as --weight-decay)" };
-    private readonly Option<double?> _codeLr = new("--code-lr") { Description = "Peak learning rate of the codes (as --lr); follows the schedule" };
-    private readonly Option<double?> _codeDecay = new("--code-weight-decay") { Description = "Weight decay of the codes (as --weight-decay)" };
+    private readonly Option<double?> _normDecay = new("--norm-weight-decay") { Description = "Weight decay of " +
+        "batch-norm weights and biases (reference: as --weight-decay, fast: 0)" };
+    private readonly Option<double?> _biasDecay = new("--bias-weight-decay") { Description = "Weight decay of the " +
+        "other biases (as --weight-decay)" };
+    private readonly Option<double?> _generatorLr = new("--generator-lr") { Description = "Peak learning rate of the " +
+        "generator (as --lr); follows the schedule" };
+    private readonly Option<double?> _generatorDecay = new("--generator-weight-decay") { Description = "Weight decay " +
+        "of the generator (as --weight-decay)" };
+    private readonly Option<double?> _codeLr = new("--code-lr") { Description = "Peak learning rate of the codes (as " +
+        "--lr); follows the schedule" };
+    private readonly Option<double?> _codeDecay = new("--code-weight-decay") { Description = "Weight decay of the " +
+        "codes (as --weight-decay)" };
     private readonly Option<string?> _schedule = new("--schedule")
     {
-        Description = "reference (lr, lr/10, lr/100 over 1/2, 1/4, 1/4 of the epochs), multistep (/10 at --milestones), " +
+        Description = "reference (lr, lr/10, lr/100 over 1/2, 1/4, 1/4 of the epochs), multistep (/10 at " +
+            "--milestones), " +
             "cosine or linear (to 0, every step; fast: linear)",
     };
-    private readonly Option<string?> _milestones = new("--milestones") { Description = "Epochs where multistep divides the rate by 10, e.g. 100,150" };
-    private readonly Option<double?> _warmup = new("--lr-warmup-epochs") { Description = "Linear warm-up from 0 over this many epochs, every step (reference: 0, fast: 2)" };
-    private readonly Option<double?> _smoothing = new("--label-smoothing") { Description = "Label smoothing of the cross-entropy (reference: 0, fast: 0.1)" };
-    private readonly Option<double?> _ema = new("--model-ema-decay") { Description = "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluate and save it" };
-    private readonly Option<bool?> _flip = new("--flip-test") { Description = "Also report test accuracy with flip test-time augmentation (reference: false, fast: true)" };
-    private readonly Option<int?> _val = new("--val-split") { Description = "Training images held out to choose the best checkpoint (reference: 5000, fast: 0; 0: the best is the last)" };
+    private readonly Option<string?> _milestones = new("--milestones") { Description = "Epochs where multistep " +
+        "divides the rate by 10, e.g. 100,150" };
+    private readonly Option<double?> _warmup = new("--lr-warmup-epochs") { Description = "Linear warm-up from 0 over " +
+        "this many epochs, every step (reference: 0, fast: 2)" };
+    private readonly Option<double?> _smoothing = new("--label-smoothing") { Description = "Label smoothing of the " +
+        "cross-entropy (reference: 0, fast: 0.1)" };
+    private readonly Option<double?> _ema = new("--model-ema-decay") { Description = "Keep an exponential moving " +
+        "average of the weights with this decay (e.g. 0.999); evaluate and save it" };
+    private readonly Option<bool?> _flip = new("--flip-test") { Description = "Also report test accuracy with flip " +
+        "test-time augmentation (reference: false, fast: true)" };
+    private readonly Option<int?> _val = new("--val-split") { Description = "Training images held out to choose the " +
+        "best checkpoint (reference: 5000, fast: 0; 0: the best is the last)" };
     private readonly Option<bool> _noAugment = new("--no-augment") { Description = "No random crop and flip" };
-    private readonly Option<long> _seed = new("--seed") { Description = "Seed of initialisation, split, order and augmentation", DefaultValueFactory = _ => 1 };
-    private readonly Option<int?> _limit = new("--train-limit") { Description = "Train on the first N training images only (quick runs)" };
+    private readonly Option<long> _seed = new("--seed") { Description = "Seed of initialisation, split, order " +
+        "and augmentation", DefaultValueFactory = _ => 1 };
+    private readonly Option<int?> _limit = new("--train-limit") { Description = "Train on the first N training " +
+        "images only (quick runs)" };
     private readonly Option<int> _diagnostics = new("--diagnostics-every")
     {
-        Description = "Write kernel scales, gradient norms and relative steps per parameter group and layer every N steps to diagnostics.csv",
+        Description = "Write kernel scales, gradient norms and relative steps per parameter group and layer every N " +
+            "steps to diagnostics.csv",
     };
     private readonly Option<string> _format = CommonOptions.MemoryFormat();
     private readonly Option<string?> _precision = new("--precision")
     {
-        Description = "Type convolutions compute in: float32 (default) or bf16 (bfloat16 inputs and kernels; weights, batch-norm " +
+        Description = "Type convolutions compute in: float32 (default) or bf16 (bfloat16 inputs and kernels; " +
+            "weights, batch-norm " +
             "and optimiser stay float32)",
     };
 
@@ -58,7 +78,8 @@ internal sealed class TrainingArguments
         _defaultEpochs = defaultEpochs;
         _recipe = new Option<string?>("--recipe")
         {
-            Description = $"Starting point of the options below: reference (the authors': 200 epochs, step schedule) or fast " +
+            Description = $"Starting point of the options below: reference (the authors': 200 epochs, step " +
+                "schedule) or fast " +
                 $"(40 epochs, one cycle, Nesterov, label smoothing, fan-in codes; see README); default {defaultRecipe}",
         };
         DefaultRecipe = defaultRecipe;
@@ -88,7 +109,8 @@ internal sealed class TrainingArguments
     _precision, ];
 
     /// <summary>The recipe named by --recipe (or the default).</summary>
-    public string RecipeName(ParseResult result) => (result.GetValue(_recipe) ?? DefaultRecipe).Trim().ToLowerInvariant();
+    public string RecipeName(ParseResult result) =>
+        (result.GetValue(_recipe) ?? DefaultRecipe).Trim().ToLowerInvariant();
 
     public TrainingOptions Read(ParseResult result)
     {
@@ -105,7 +127,8 @@ internal sealed class TrainingArguments
                     "multistep" => LearningRateScheduleKind.MultiStep,
                     "cosine" => LearningRateScheduleKind.Cosine,
                     "linear" => LearningRateScheduleKind.Linear,
-                    var s => throw new UsageException($"--schedule: '{s}' is not reference, multistep, cosine or linear"),
+                    var s => throw new UsageException($"--schedule: '{s}' is not reference, multistep, " +
+                        "cosine or linear"),
                 },
             };
         }
@@ -114,7 +137,8 @@ internal sealed class TrainingArguments
             try { options = options with { Milestones = text.Split(',',
                 StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(m => int.Parse(m,
                     CultureInfo.InvariantCulture)).ToArray() }; }
-            catch (FormatException) { throw new UsageException($"--milestones: '{text}' is not a list of epochs like 100,150"); }
+            catch (FormatException) { throw new UsageException($"--milestones: '{text}' is not a list of " +
+                "epochs like 100,150"); }
         }
         options = options with
         {

@@ -58,7 +58,8 @@ internal static class TrainingSession
 
     public static void RenderSummary(IAnsiConsole console, JsonObject s)
     {
-        var table = new Table().Title($"[bold]{Markup.Escape((string)s["model"]!)}[/]").AddColumn("").AddColumn(new TableColumn("").RightAligned());
+        var table = new Table().Title($"[bold]{Markup.Escape((string)s["model"]!)}[/]")
+            .AddColumn("").AddColumn(new TableColumn("").RightAligned());
         table.HideHeaders();
         table.AddRow("trainable parameters", $"{(long)s["trainable"]!:N0}");
         table.AddRow("plain counterpart", $"{(long)s["plain_trainable"]!:N0}");

@@ -45,7 +45,8 @@ public static class GlibcMalloc
 
     private static bool Apply()
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("ASSOCCONV_KEEP_FREED_MEMORY") == "0") return false;
+        if (!OperatingSystem.IsLinux()
+            || Environment.GetEnvironmentVariable("ASSOCCONV_KEEP_FREED_MEMORY") == "0") return false;
         if (NativeAllocator.Name == "jemalloc") return false;   // the launcher's MALLOC_CONF keeps its freed pages
         if (Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
             || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null)

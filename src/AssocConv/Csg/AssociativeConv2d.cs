@@ -109,7 +109,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     {
         _generator = generator ?? throw new ArgumentNullException(nameof(generator));
         var slice = generator.Slice;
-        string Fail(string what) => $"associative layer '{name}' ({inChannels}->{outChannels}, kernel {kernelSize.Height}x{kernelSize.Width}): {what}";
+        string Fail(string what) => $"associative layer '{name}' ({inChannels}->{outChannels}, kernel " +
+            $"{kernelSize.Height}x{kernelSize.Width}): {what}";
 
         if (inChannels < 1 || outChannels < 1)
             throw new ArgumentException(Fail("channel counts must be at least 1"));
@@ -119,7 +120,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
             throw new ArgumentException(Fail("kernel size must be at least 1x1"));
         if (kernelSize.Height > slice.KernelHeight || kernelSize.Width > slice.KernelWidth)
             throw new ArgumentException(Fail(
-                $"kernel is larger than the generator's slice kernel {slice.KernelHeight}x{slice.KernelWidth} (slice {slice}); " +
+                $"kernel is larger than the generator's slice kernel {slice.KernelHeight}x{slice.KernelWidth} " +
+                    $"(slice {slice}); " +
                 "use a slice with a kernel at least this large, or leave this convolution ordinary"));
         if (stride.Height < 1 || stride.Width < 1 || dilation.Height < 1 || dilation.Width < 1)
             throw new ArgumentException(Fail("stride and dilation must be at least 1"));
@@ -175,7 +177,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         ArgumentNullException.ThrowIfNull(host);
         ArgumentException.ThrowIfNullOrEmpty(name);
         var own = code ?? throw new InvalidOperationException(
-            $"associative layer '{GetName()}': its code is already hosted as '{_codeHost!.Value.Name}' by {_codeHost.Value.Module.GetName()}");
+            $"associative layer '{GetName()}': its code is already hosted as '{_codeHost!.Value.Name}' by " +
+                $"{_codeHost.Value.Module.GetName()}");
         ConditionallyRegisterParameter(nameof(code), (Parameter?)null);
         code = null;
         _codeHost = (host, name);
@@ -186,7 +189,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     {
         var (host, name) = _codeHost!.Value;
         return host.get_parameter(name) ?? throw new InvalidOperationException(
-            $"associative layer '{GetName()}': its host {host.GetName()} has no parameter '{name}' (register it before the first forward)");
+            $"associative layer '{GetName()}': its host {host.GetName()} has no parameter '{name}' (register it " +
+                "before the first forward)");
     }
 
     /// <summary>
@@ -254,7 +258,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
         var expected = new[] { OutChannels, InChannelsPerGroup, KernelSize.Height, KernelSize.Width };
         if (!kernel.shape.SequenceEqual(expected))
             throw new ArgumentException(
-                $"associative layer '{GetName()}': kernel must be [{string.Join(", ", expected)}], got [{string.Join(", ", kernel.shape)}]");
+                $"associative layer '{GetName()}': kernel must be [{string.Join(", ", expected)}], got " +
+                    $"[{string.Join(", ", kernel.shape)}]");
         using var scope = torch.NewDisposeScope();
         var slice = _generator.Slice;
         var padded = torch.zeros(new[] { SliceRows * slice.Out, SliceColumns * slice.In, (long)slice.KernelHeight,
@@ -278,7 +283,8 @@ public sealed class AssociativeConv2d : nn.Module<Tensor, Tensor>
     {
         if (input.ndim != 4 || input.shape[1] != InChannels)
             throw new ArgumentException(
-                $"associative layer '{GetName()}' expects [batch, {InChannels}, height, width], got [{string.Join(", ", input.shape)}]");
+                $"associative layer '{GetName()}' expects [batch, {InChannels}, height, width], got " +
+                    $"[{string.Join(", ", input.shape)}]");
 
         if (CanUseCache())
             return Convolve(input, CachedKernel());

@@ -34,9 +34,11 @@ public static class Associator
         options.Validate();
         select ??= ConvSelect.AllButFirst;
         if (init == AssociateInit.FromWeights && options.Init == GeneratorInit.Binary)
-            throw new ArgumentException("a binary generator is fixed at random signs; it cannot be fitted to the model's weights");
+            throw new ArgumentException("a binary generator is fixed at random signs; it cannot be fitted to the " +
+                "model's weights");
         if (model.named_children().Any(c => c.name == generatorName))
-            throw new ArgumentException($"the model already has a child called '{generatorName}'; pass another generator name");
+            throw new ArgumentException($"the model already has a child called '{generatorName}'; pass " +
+                "another generator name");
 
         var modules = model.named_modules().ToList();
         var byPath = modules.ToDictionary(m => m.name, m => m.module);
@@ -57,7 +59,8 @@ public static class Associator
         {
             generator.Dispose();
             throw new ArgumentException(
-                $"no convolution could be made associative ({convs.Count} in the model, {skipped.Count} selected but skipped" +
+                $"no convolution could be made associative ({convs.Count} in the model, {skipped.Count} " +
+                    "selected but skipped" +
                 (skipped.Count > 0 ? $": {skipped[0].Path}: {skipped[0].Reason}" : "") + ")");
         }
 
@@ -99,7 +102,8 @@ public static class Associator
         var slice = generator.Slice;
         if (c.KernelSize.Height > slice.KernelHeight || c.KernelSize.Width > slice.KernelWidth)
             return (null,
-                $"kernel {c.KernelSize.Height}x{c.KernelSize.Width} is larger than the slice's {slice.KernelHeight}x{slice.KernelWidth}");
+                $"kernel {c.KernelSize.Height}x{c.KernelSize.Width} is larger than the slice's " +
+                    $"{slice.KernelHeight}x{slice.KernelWidth}");
         if (conv.padding_mode != PaddingModes.Zeros)
             return (null, $"padding mode {conv.padding_mode} (only zero padding is supported)");
         long[] padding;

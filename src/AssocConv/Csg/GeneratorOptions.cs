@@ -41,11 +41,13 @@ public sealed record GeneratorOptions
             throw new ArgumentException($"code size must be at least 1, got {CodeSize}");
         if (Layout == SliceLayout.Reference && !Slice.IsSquare)
             throw new ArgumentException(
-                $"the Reference slice layout needs a square slice (out = in), got {Slice}; use the Blocked layout for other shapes");
+                $"the Reference slice layout needs a square slice (out = in), got {Slice}; use the Blocked layout " +
+                    "for other shapes");
         return this;
     }
 
     /// <summary>A one-line description, e.g. <c>slice 12x12x3x3, code 72, Reference layout</c>.</summary>
     public string Describe() =>
-        $"slice {Slice}, code {CodeSize}, {Layout} layout, {Init} init{(CodeInit == CodeInit.ReferenceResNet ? "" : $", {CodeInit} codes")}{(IsFrozen ? ", frozen" : "")}";
+        $"slice {Slice}, code {CodeSize}, {Layout} layout, {Init} " +
+            $"init{(CodeInit == CodeInit.ReferenceResNet ? "" : $", {CodeInit} codes")}{(IsFrozen ? ", frozen" : "")}";
 }

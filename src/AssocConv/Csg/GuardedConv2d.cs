@@ -4,7 +4,8 @@ using TorchSharp.Modules;
 
 namespace AssocConv.Csg;
 
-/// <summary>Puts a <see cref="ConvolutionInputGuard"/> in front of an ordinary <see cref="Conv2d"/>, once per module.</summary>
+/// <summary>Puts a <see cref="ConvolutionInputGuard"/> in front of an ordinary <see cref="Conv2d"/>, once per
+/// module.</summary>
 public static class GuardedConv2d
 {
     private static readonly ConditionalWeakTable<Conv2d, ConvolutionInputGuard> Guarded = new();

@@ -58,7 +58,8 @@ internal static class ModuleSurgery
     public static void RemoveParameter(nn.Module owner, string name)
     {
         var field = typeof(nn.Module).GetField("_internal_params", InstanceFields)
-            ?? throw new InvalidOperationException("this TorchSharp version keeps parameters differently; module surgery needs updating");
+            ?? throw new InvalidOperationException("this TorchSharp version keeps parameters differently; module " +
+                "surgery needs updating");
         var registry = (TorchSharp.Utils.OrderedDict<string, Parameter>)field.GetValue(owner)!;
         if (!registry.TryGetValue(name, out var old))
             throw new ArgumentException($"{owner.GetName()} has no parameter '{name}'");
@@ -69,7 +70,8 @@ internal static class ModuleSurgery
     private static TorchSharp.Utils.OrderedDict<string, nn.Module> Registry(nn.Module parent)
     {
         var field = typeof(nn.Module).GetField("_internal_submodules", InstanceFields)
-            ?? throw new InvalidOperationException("this TorchSharp version keeps child modules differently; module surgery needs updating");
+            ?? throw new InvalidOperationException("this TorchSharp version keeps child modules differently; module " +
+                "surgery needs updating");
         return (TorchSharp.Utils.OrderedDict<string, nn.Module>)field.GetValue(parent)!;
     }
 
@@ -85,10 +87,12 @@ internal static class ModuleSurgery
             for (int i = 0; i < list.Count; i++)
             {
                 if (!ReferenceEquals(list[i], old)) continue;
-                var elementType = list.GetType().IsGenericType ? list.GetType().GetGenericArguments()[0] : typeof(object);
+                var elementType = list.GetType().IsGenericType ? list.GetType().GetGenericArguments()[0]
+                    : typeof(object);
                 if (!elementType.IsInstanceOfType(replacement))
                     throw new InvalidOperationException(
-                        $"{parent.GetName()} holds {elementType.Name} items; cannot put a {replacement.GetType().Name} there");
+                        $"{parent.GetName()} holds {elementType.Name} items; cannot put a " +
+                            $"{replacement.GetType().Name} there");
                 list[i] = replacement;
             }
         }

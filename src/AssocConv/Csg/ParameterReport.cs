@@ -124,7 +124,8 @@ public sealed class ParameterReport
     private static void Count(Dictionary<ParameterGroup, GroupCount> counts, ParameterGroup group, Parameter p)
     {
         var c = counts[group];
-        counts[group] = p.requires_grad ? c with { Trainable = c.Trainable + p.numel() } : c with { Frozen = c.Frozen + p.numel() };
+        counts[group] = p.requires_grad ? c with { Trainable = c.Trainable + p.numel() }
+            : c with { Frozen = c.Frozen + p.numel() };
     }
 
     private static ParameterGroup Classify(nn.Module module) => module switch

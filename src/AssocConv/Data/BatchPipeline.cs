@@ -66,7 +66,8 @@ public sealed class BatchPipeline
     {
         if (batchSize < 1) throw new ArgumentException($"batch size must be at least 1, got {batchSize}");
         if (normalization.Channels != data.Channels)
-            throw new ArgumentException($"normalisation for {normalization.Channels} channels, images have {data.Channels}");
+            throw new ArgumentException($"normalisation for {normalization.Channels} channels, images have " +
+                $"{data.Channels}");
         _data = data;
         _normalization = normalization;
         _device = device ?? CPU;

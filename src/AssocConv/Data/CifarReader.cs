@@ -59,7 +59,8 @@ public static class CifarReader
             long length = AssocConv.IO.RegularFile.Resolve(file).Length;   // a link's target, not the link
             if (length == 0 || length % recordSize != 0)
                 throw new DataFormatException(file,
-                    $"{length:N0} bytes is not a whole number of {recordSize:N0}-byte records ({labelBytes} label byte{(labelBytes > 1 ? "s" : "")} + {Pixels:N0} pixels); the file is truncated or not CIFAR");
+                    $"{length:N0} bytes is not a whole number of {recordSize:N0}-byte records ({labelBytes} label " +
+                        $"byte{(labelBytes > 1 ? "s" : "")} + {Pixels:N0} pixels); the file is truncated or not CIFAR");
             records[f] = length / recordSize;
         }
         long total = records.Sum();

@@ -61,7 +61,8 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
         {
             var assembly = typeof(Dataset).Assembly;
             using var stream = assembly.GetManifestResourceStream($"AssocConv.Sample.{name}")
-                ?? throw new InvalidOperationException($"the embedded sample file {name} is missing from {assembly.GetName().Name}");
+                ?? throw new InvalidOperationException($"the embedded sample file {name} is missing from " +
+                    $"{assembly.GetName().Name}");
             using var memory = new MemoryStream();
             stream.CopyTo(memory);
             return ($"sample/{name}", memory.ToArray());

@@ -177,7 +177,8 @@ public static class DatasetDownloader
                 var next = location.IsAbsoluteUri ? location : new Uri(url, location);
                 if (next.Scheme != Uri.UriSchemeHttps)
                     throw new HttpRequestException($"{file.Url}: redirected to {next}, which is not HTTPS; refused");
-                if (redirects >= MaxRedirects) throw new HttpRequestException($"{file.Url}: more than {MaxRedirects} redirects");
+                if (redirects >= MaxRedirects) throw new HttpRequestException($"{file.Url}: more than " +
+                    $"{MaxRedirects} redirects");
                 url = next;
             }
         }
@@ -192,10 +193,12 @@ public static class DatasetDownloader
         using (response)
         {
             if (!response.IsSuccessStatusCode)
-                throw new HttpRequestException($"{file.Url}: the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
+                throw new HttpRequestException($"{file.Url}: the server answered {(int)response.StatusCode} " +
+                    $"{response.ReasonPhrase}");
             long? announced = response.Content.Headers.ContentLength;
             if (file.Bytes is { } published && announced is { } a && a != published)
-                throw new InvalidDataException($"{file.Url}: the server announces {a:N0} bytes, the published size is {published:N0}");
+                throw new InvalidDataException($"{file.Url}: the server announces {a:N0} bytes, the published size " +
+                    $"is {published:N0}");
             long? total = file.Bytes ?? announced;
             using var md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
             long received = 0;
@@ -212,7 +215,8 @@ public static class DatasetDownloader
                         if (n == 0) break;
                         received += n;
                         if (total is { } cap && received > cap)
-                            throw new InvalidDataException($"{file.Url}: the server sent more than the {cap:N0} bytes {(file.Bytes is null ? "it announced" : "published")}; stopped");
+                            throw new InvalidDataException($"{file.Url}: the server sent more than the {cap:N0} " +
+                                $"bytes {(file.Bytes is null ? "it announced" : "published")}; stopped");
                         await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
                         md5.AppendData(buffer, 0, n);
                         progress?.Report(new DownloadProgress(file.FileName, received, total));
@@ -220,18 +224,22 @@ public static class DatasetDownloader
                 }
                 catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
                 {
-                    throw new TransientDownloadException($"{file.Url}: no data for {policy.Stall.TotalSeconds:0} s after {received:N0} bytes");
+                    throw new TransientDownloadException($"{file.Url}: no data for {policy.Stall.TotalSeconds:0} s " +
+                        $"after {received:N0} bytes");
                 }
                 catch (IOException e)
                 {
-                    throw new TransientDownloadException($"{file.Url}: the download broke off after {received:N0} bytes ({e.Message})", e);
+                    throw new TransientDownloadException($"{file.Url}: the download broke off after {received:N0} " +
+                        $"bytes ({e.Message})", e);
                 }
             }
             if (total is { } expected && received != expected)
-                throw new TransientDownloadException($"{file.Url}: truncated download, {received:N0} of {expected:N0} bytes");
+                throw new TransientDownloadException($"{file.Url}: truncated download, {received:N0} of " +
+                    $"{expected:N0} bytes");
             var actual = Convert.ToHexStringLower(md5.GetHashAndReset());
             if (actual != file.Md5)
-                throw new InvalidDataException($"{file.Url}: MD5 {actual} does not match the published {file.Md5}; the download is corrupted (nothing was kept)");
+                throw new InvalidDataException($"{file.Url}: MD5 {actual} does not match the published {file.Md5}; " +
+                    "the download is corrupted (nothing was kept)");
         }
     }
 
@@ -250,12 +258,14 @@ public static class DatasetDownloader
             {
                 var name = entry.Name.Replace('\\', '/');
                 if (Path.IsPathRooted(name) || name.Split('/').Contains(".."))
-                    throw new InvalidDataException($"{archive}: entry '{entry.Name}' would be written outside the dataset folder");
+                    throw new InvalidDataException($"{archive}: entry '{entry.Name}' would be written outside " +
+                        "the dataset folder");
                 var parts = name.Split('/', StringSplitOptions.RemoveEmptyEntries);
                 if (parts.Length <= 1) continue;   // the top folder itself, or a stray top-level file
                 var path = Path.GetFullPath(Path.Combine(root, Path.Combine(parts[1..])));
                 if (!path.StartsWith(root, StringComparison.Ordinal))
-                    throw new InvalidDataException($"{archive}: entry '{entry.Name}' would be written outside the dataset folder");
+                    throw new InvalidDataException($"{archive}: entry '{entry.Name}' would be written outside " +
+                        "the dataset folder");
                 switch (entry.EntryType)
                 {
                     case TarEntryType.Directory:
@@ -266,7 +276,8 @@ public static class DatasetDownloader
                         entry.ExtractToFile(path, overwrite: false);
                         break;
                     default:
-                        throw new InvalidDataException($"{archive}: entry '{entry.Name}' is a {entry.EntryType}; only files and folders are unpacked");
+                        throw new InvalidDataException($"{archive}: entry '{entry.Name}' is a {entry.EntryType}; " +
+                            "only files and folders are unpacked");
                 }
             }
         }

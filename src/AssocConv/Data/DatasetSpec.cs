@@ -50,7 +50,8 @@ public sealed record DatasetSpec(DatasetKind Kind, string? Folder)
         int colon = text.IndexOf(':');
         string name = (colon < 0 ? text : text[..colon]).Trim().ToLowerInvariant();
         string? folder = colon < 0 ? null : text[(colon + 1)..];
-        if (folder is { Length: 0 }) throw new FormatException($"'{text}': nothing after the colon; give the dataset's folder");
+        if (folder is { Length: 0 }) throw new FormatException($"'{text}': nothing after the colon; give the " +
+            "dataset's folder");
         var kind = name switch
         {
             "cifar10" or "cifar-10" => DatasetKind.Cifar10,
@@ -60,10 +61,13 @@ public sealed record DatasetSpec(DatasetKind Kind, string? Folder)
             "folder" => DatasetKind.Folder,
             "sample" => DatasetKind.Sample,
             _ => throw new FormatException(
-                $"unknown dataset '{name}'; use cifar10[:DIR], cifar100[:DIR], fashion-mnist[:DIR], mnist[:DIR], folder:DIR or sample"),
+                $"unknown dataset '{name}'; use cifar10[:DIR], cifar100[:DIR], fashion-mnist[:DIR], mnist[:DIR], " +
+                    "folder:DIR or sample"),
         };
-        if (kind == DatasetKind.Folder && folder is null) throw new FormatException("folder needs its path: folder:DIR");
-        if (kind == DatasetKind.Sample && folder is not null) throw new FormatException("sample is built in and takes no folder");
+        if (kind == DatasetKind.Folder && folder is null) throw new FormatException("folder needs its " +
+            "path: folder:DIR");
+        if (kind == DatasetKind.Sample && folder is not null) throw new FormatException("sample is built in and " +
+            "takes no folder");
         return new DatasetSpec(kind, folder);
     }
 

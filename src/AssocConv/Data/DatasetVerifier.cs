@@ -91,7 +91,8 @@ public static class DatasetVerifier
                 continue;
             }
             long length = IO.RegularFile.Resolve(path).Length;
-            string records = length % record == 0 ? $"{length / record:N0} records" : $"{length:N0} bytes (not whole records)";
+            string records = length % record == 0 ? $"{length / record:N0} records" : $"{length:N0} bytes " +
+                "(not whole records)";
             string? sum = length == bytes && md5 is not null ? Md5(path) : null;
             checks.Add(new FileCheck(name, records + (sum is null ? "" : $", MD5 {sum}"), expected,
                 length == bytes && (md5 is null || sum == md5)));
@@ -101,7 +102,8 @@ public static class DatasetVerifier
     private static FileCheck IdxFile(string folder, string name, int count)
     {
         var path = new[] { name, name + ".gz" }.Select(n => Path.Combine(folder, n)).FirstOrDefault(File.Exists);
-        string expected = $"{count:N0} {(name.Contains("images", StringComparison.Ordinal) ? "images of 28x28" : "labels")}";
+        string expected = $"{count:N0} " +
+            $"{(name.Contains("images", StringComparison.Ordinal) ? "images of 28x28" : "labels")}";
         if (path is null) return new FileCheck(name, "missing", expected, false);
         try
         {

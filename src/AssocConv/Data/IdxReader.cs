@@ -8,7 +8,8 @@ namespace AssocConv.Data;
 public static class IdxReader
 {
     /// <summary>Class names of MNIST.</summary>
-    public static IReadOnlyList<string> MnistClasses { get; } = Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray();
+    public static IReadOnlyList<string> MnistClasses { get; } =
+        Enumerable.Range(0, 10).Select(i => i.ToString()).ToArray();
 
     /// <summary>Class names of Fashion-MNIST.</summary>
     public static IReadOnlyList<string> FashionMnistClasses { get; } =
@@ -64,7 +65,8 @@ public static class IdxReader
     }
 
     private static byte[] ReadFile(string path) =>
-        File.Exists(path) ? AssocConv.IO.RegularFile.ReadAllBytes(path) : throw new DataFormatException(path, "missing");
+        File.Exists(path) ? AssocConv.IO.RegularFile.ReadAllBytes(path)
+            : throw new DataFormatException(path, "missing");
 
     /// <summary>An IDX file's dimensions and its <c>uint8</c> payload, checked against the header.</summary>
     public static (int[] Dims, byte[] Data) ReadIdx(string path, int expectedDims) => ParseIdx(path, ReadFile(path),
@@ -94,7 +96,8 @@ public static class IdxReader
                 throw new DataFormatException(path, $"{got} bytes, shorter than an IDX header of {header.Length}");
             if (header[0] != 0 || header[1] != 0 || header[2] != 0x08 || header[3] != expectedDims)
                 throw new DataFormatException(path,
-                    $"magic number {header[0]:x2}{header[1]:x2}{header[2]:x2}{header[3]:x2}, expected 000008{expectedDims:x2} (unsigned bytes, {expectedDims} dimensions)");
+                    $"magic number {header[0]:x2}{header[1]:x2}{header[2]:x2}{header[3]:x2}, expected " +
+                        $"000008{expectedDims:x2} (unsigned bytes, {expectedDims} dimensions)");
             var dims = new int[expectedDims];
             long count = 1;
             for (int d = 0; d < expectedDims; d++)
@@ -105,7 +108,8 @@ public static class IdxReader
             }
             if (!gzipped && count > bytes.Length - header.Length)
                 throw new DataFormatException(path,
-                    $"header says {string.Join(" x ", dims)}{(count <= MaxDataBytes ? $" = {count:N0}" : "")} bytes of data, the file holds {bytes.Length - header.Length:N0}");
+                    $"header says {string.Join(" x ", dims)}{(count <= MaxDataBytes ? $" = {count:N0}" : "")} bytes " +
+                        $"of data, the file holds {bytes.Length - header.Length:N0}");
             if (count > MaxDataBytes)
                 throw new DataFormatException(path,
                     $"header declares {string.Join(" x ", dims)} bytes, more than the {MaxDataBytes:N0} read");
@@ -122,7 +126,8 @@ public static class IdxReader
             var data = received.ToArray();
             if (got < count || longer)
                 throw new DataFormatException(path,
-                    $"header says {string.Join(" x ", dims)} = {count:N0} bytes of data, the file holds {(longer ? "more" : $"{got:N0}")}");
+                    $"header says {string.Join(" x ", dims)} = {count:N0} bytes of data, the file holds " +
+                        $"{(longer ? "more" : $"{got:N0}")}");
             return (dims, data);
         }
         catch (InvalidDataException e)

@@ -33,11 +33,13 @@ public static class ImageFile
         using var decoded = SKBitmap.Decode(codec) ?? throw new DataFormatException(path,
             "damaged: its pixels could not be decoded");
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var resized = decoded.Width == width && decoded.Height == height && decoded.ColorType == SKColorType.Rgba8888
+        using var resized = decoded.Width == width && decoded.Height == height
+            && decoded.ColorType == SKColorType.Rgba8888
             ? decoded.Copy()
             : decoded.Resize(info, new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear))
               ?? throw new DataFormatException(path, $"could not be resized to {width}x{height}");
-        using var rgba = resized.ColorType == SKColorType.Rgba8888 ? resized.Copy() : resized.Copy(SKColorType.Rgba8888);
+        using var rgba = resized.ColorType == SKColorType.Rgba8888 ? resized.Copy()
+            : resized.Copy(SKColorType.Rgba8888);
         var pixels = rgba.GetPixelSpan();
         int plane = height * width;
         var result = new byte[channels * plane];

@@ -57,7 +57,8 @@ public static class ImageFolderReader
         {
             var dir = Path.Combine(folder, classes[c]);
             var images = Directory.Exists(dir)
-                ? Directory.GetFiles(dir).Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f))).OrderBy(f => f, StringComparer.Ordinal).ToList()
+                ? Directory.GetFiles(dir).Where(f => ImageFile.Extensions.Contains(Path.GetExtension(f)))
+                    .OrderBy(f => f, StringComparer.Ordinal).ToList()
                 : [];
             if (images.Count == 0) throw new DataFormatException(dir,
                 "no images (png, jpg, jpeg, bmp, gif, webp) in this class folder");

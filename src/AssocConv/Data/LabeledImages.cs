@@ -35,15 +35,18 @@ public sealed class LabeledImages : IDisposable
     public LabeledImages(Tensor images, Tensor labels, IReadOnlyList<string> classNames)
     {
         if (images.dtype != ScalarType.Byte || images.ndim != 4)
-            throw new ArgumentException($"images must be uint8 [N, C, H, W], got {images.dtype} [{string.Join(", ", images.shape)}]");
+            throw new ArgumentException($"images must be uint8 [N, C, H, W], got {images.dtype} " +
+                $"[{string.Join(", ", images.shape)}]");
         if (labels.dtype != ScalarType.Int64 || labels.ndim != 1 || labels.shape[0] != images.shape[0])
-            throw new ArgumentException($"labels must be int64 [{images.shape[0]}], got {labels.dtype} [{string.Join(", ", labels.shape)}]");
+            throw new ArgumentException($"labels must be int64 [{images.shape[0]}], got {labels.dtype} " +
+                $"[{string.Join(", ", labels.shape)}]");
         if (classNames.Count < 1) throw new ArgumentException("at least one class name is needed");
         if (labels.numel() > 0)
         {
             long min = labels.min().item<long>(), max = labels.max().item<long>();
             if (min < 0 || max >= classNames.Count)
-                throw new ArgumentException($"labels range over [{min}, {max}] but there are {classNames.Count} classes");
+                throw new ArgumentException($"labels range over [{min}, {max}] but there are " +
+                    $"{classNames.Count} classes");
         }
         Images = images;
         Labels = labels;

@@ -18,7 +18,8 @@ public static class RegularFile
             info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo
                 ?? throw new FileNotFoundException($"{path} is a link to {info.LinkTarget}, which does not exist",
                     path);
-            if (!info.Exists) throw new FileNotFoundException($"{path} is a link to {info.FullName}, which does not exist", path);
+            if (!info.Exists) throw new FileNotFoundException($"{path} is a link to {info.FullName}, " +
+                "which does not exist", path);
         }
         else if (!info.Exists) throw new FileNotFoundException($"no file at {path}", path);
         return info;
@@ -30,7 +31,8 @@ public static class RegularFile
     public static long Length(string path) => Length(path, Resolve(path));
 
     private static long Length(string path, FileInfo resolved) =>
-        resolved.Length > 0 ? resolved.Length : throw new InvalidDataException($"{path}: empty, or not a regular file (a device or a pipe)");
+        resolved.Length > 0 ? resolved.Length : throw new InvalidDataException($"{path}: empty, or not a regular " +
+            "file (a device or a pipe)");
 
     /// <summary>Reads the whole regular file, refusing one larger than <paramref name="maxBytes"/>.</summary>
     /// <exception cref="InvalidDataException">Empty, not a regular file, larger than allowed, or shorter than its size
@@ -40,7 +42,8 @@ public static class RegularFile
         var info = Resolve(path);
         long length = Length(path, info);
         if (length > Math.Min(maxBytes, Array.MaxLength))
-            throw new InvalidDataException($"{path}: {length:N0} bytes, more than the {Math.Min(maxBytes, Array.MaxLength):N0} that can be read");
+            throw new InvalidDataException($"{path}: {length:N0} bytes, more than the " +
+                $"{Math.Min(maxBytes, Array.MaxLength):N0} that can be read");
         var bytes = new byte[length];
         using var stream = new FileStream(info.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
         try

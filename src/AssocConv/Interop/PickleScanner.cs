@@ -86,7 +86,8 @@ internal static class PickleScanner
         {
             var global = $"{module}.{name}";
             if (module is null || name is null || !AllowedGlobals.Contains(global))
-                throw new InvalidDataException($"{path}: refuses global '{global}' (only tensors, storages, ordered dicts, numbers and strings are loaded)");
+                throw new InvalidDataException($"{path}: refuses global '{global}' (only tensors, storages, ordered " +
+                    "dicts, numbers and strings are loaded)");
         }
 
         while (true)
@@ -157,8 +158,10 @@ internal static class PickleScanner
                 case '\x92': PopValue(at); PopValue(at); PopValue(at); Push(Value); break;   // NEWOBJ_EX
                 case 'o': PopToMark(at); Push(Value); break;                             // OBJ
                 case 'b': PopValue(at); Top(at); break;                                  // BUILD
-                case ')': case ']': case '}': case '\x8f': Push(Value); break;           // EMPTY_TUPLE, _LIST, _DICT, _SET
-                case 't': case 'l': case 'd': case '\x91': PopToMark(at); Push(Value); break;   // TUPLE, LIST, DICT, FROZENSET
+                // EMPTY_TUPLE, EMPTY_LIST, EMPTY_DICT, EMPTY_SET
+                case ')': case ']': case '}': case '\x8f': Push(Value); break;
+                // TUPLE, LIST, DICT, FROZENSET
+                case 't': case 'l': case 'd': case '\x91': PopToMark(at); Push(Value); break;
                 case '\x85': PopValue(at); Push(Value); break;                           // TUPLE1
                 case '\x86': PopValue(at); PopValue(at); Push(Value); break;             // TUPLE2
                 case '\x87': PopValue(at); PopValue(at); PopValue(at); Push(Value); break;   // TUPLE3
@@ -193,7 +196,8 @@ internal static class PickleScanner
     }
 
     private static Symbol Quoted(ReadOnlySpan<byte> line) =>
-        line.Length >= 2 && line[0] == line[^1] && line[0] is (byte)'\'' or (byte)'"' ? Plain(line[1..^1]) : new Symbol(Kind.Text);
+        line.Length >= 2 && line[0] == line[^1] && line[0] is (byte)'\'' or (byte)'"' ? Plain(line[1..^1])
+            : new Symbol(Kind.Text);
 
     private static long Number(string path, ReadOnlySpan<byte> line, int at) =>
         long.TryParse(Encoding.ASCII.GetString(line),

@@ -49,7 +49,8 @@ public static class ReferenceCheckpoint
             if (target.TryGetValue(key, out var to))
             {
                 if (!to.shape.SequenceEqual(tensor.shape))
-                    problems.Add($"{key}: the file has [{string.Join(", ", tensor.shape)}], the model [{string.Join(", ", to.shape)}]");
+                    problems.Add($"{key}: the file has [{string.Join(", ", tensor.shape)}], the model " +
+                        $"[{string.Join(", ", to.shape)}]");
                 else copies.Add((to, tensor));
             }
             else if (key.EndsWith(".CSG.weight",

@@ -57,17 +57,21 @@ internal sealed class SafeUnpickler : Unpickler
     {
         if (pid is not object[] { Length: >= 5 } t || t[0] as string != "storage")
             throw new InvalidDataException($"{_path}: unexpected persistent id in the pickle");
-        if (t[1] is not ClassDictConstructor type || type.module is not ("torch" or "torch.cuda") || !StorageTypes.TryGetValue(type.name, out var info))
-            throw new InvalidDataException($"{_path}: refuses storage type '{(t[1] as ClassDictConstructor)?.module}.{(t[1] as ClassDictConstructor)?.name ?? t[1]?.ToString()}'");
+        if (t[1] is not ClassDictConstructor type || type.module is not ("torch" or "torch.cuda")
+            || !StorageTypes.TryGetValue(type.name, out var info))
+            throw new InvalidDataException($"{_path}: refuses storage type '{(t[1] as ClassDictConstructor)?.module}." +
+                $"{(t[1] as ClassDictConstructor)?.name ?? t[1]?.ToString()}'");
         var key = t[2]?.ToString() ?? throw new InvalidDataException($"{_path}: a storage has no key");
         long numel = Convert.ToInt64(t[4]);
         if (numel < 0) throw new InvalidDataException($"{_path}: storage '{key}' declares {numel} elements");
         if (t.Length >= 6 && t[5] is not null)
-            throw new InvalidDataException($"{_path}: storage '{key}' is a view of another storage (PyTorch before 0.4), which is not supported");
+            throw new InvalidDataException($"{_path}: storage '{key}' is a view of another storage (PyTorch before " +
+                "0.4), which is not supported");
         var storage = new StorageRef(key, info.Type, info.Size, numel, $"{type.module}.{type.name}");
         if (Storages.TryGetValue(key, out var known))
         {
-            if (known != storage) throw new InvalidDataException($"{_path}: storage '{key}' is declared twice, differently");
+            if (known != storage) throw new InvalidDataException($"{_path}: storage '{key}' is declared " +
+                "twice, differently");
             return known;
         }
         Storages[key] = storage;

@@ -26,7 +26,8 @@ public enum TorchFileLayout
 /// </summary>
 public sealed class TorchFile : IDisposable
 {
-    private static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356");   // 0x1950a86a20f9469cfc6c
+    // 0x1950a86a20f9469cfc6c, the first pickle of the legacy (pre-zip) format
+    private static readonly BigInteger LegacyMagic = BigInteger.Parse("119547037146038801333356");
     private const int LegacyProtocol = 1001;
 
     /// <summary>The layout the file was written in.</summary>
@@ -64,16 +65,20 @@ public sealed class TorchFile : IDisposable
         var bytes = RegularFile.ReadAllBytes(path);
         try
         {
-            return bytes.Length >= 4 && bytes[0] == 'P' && bytes[1] == 'K' ? ReadZip(path, bytes) : ReadLegacy(path, bytes);
+            return bytes.Length >= 4 && bytes[0] == 'P' && bytes[1] == 'K' ? ReadZip(path, bytes)
+                : ReadLegacy(path, bytes);
         }
         catch (InvalidDataException e) when (e.Message.StartsWith(path + ":", StringComparison.Ordinal)) { throw; }
         catch (InvalidDataException e)
         {
             throw new InvalidDataException($"{path}: damaged archive: {e.Message}", e);
         }
-        catch (Exception e) when (e is PickleException or InvalidCastException or IndexOutOfRangeException or ArgumentException
-            or EndOfStreamException or IOException or NullReferenceException or KeyNotFoundException or OverflowException
-            or FormatException or InvalidOperationException or NotSupportedException or System.Reflection.TargetInvocationException
+        catch (Exception e) when (e is PickleException or InvalidCastException or IndexOutOfRangeException
+            or ArgumentException
+            or EndOfStreamException or IOException or NullReferenceException or KeyNotFoundException
+                or OverflowException
+            or FormatException or InvalidOperationException or NotSupportedException
+                or System.Reflection.TargetInvocationException
             or OutOfMemoryException)
         {
             throw new InvalidDataException($"{path}: not a readable torch.save file: {Describe(e)}", e);
@@ -117,13 +122,16 @@ public sealed class TorchFile : IDisposable
             var key = k?.ToString() ?? throw new InvalidDataException($"{path}: a storage key is missing");
             if (!unpickler.Storages.TryGetValue(key, out var storage))
                 throw new InvalidDataException($"{path}: storage '{key}' is listed but no tensor uses it");
-            if (stream.Length - stream.Position < 8) throw new InvalidDataException($"{path}: truncated before storage '{key}'");
+            if (stream.Length - stream.Position < 8) throw new InvalidDataException($"{path}: truncated before " +
+                $"storage '{key}'");
             long numel = reader.ReadInt64();
             if (numel != storage.Numel)
-                throw new InvalidDataException($"{path}: storage '{key}' holds {numel} elements, the pickle declared {storage.Numel}");
+                throw new InvalidDataException($"{path}: storage '{key}' holds {numel} elements, the pickle declared " +
+                    $"{storage.Numel}");
             long length = checked(numel * storage.ElementSize);
             if (length < 0 || length > stream.Length - stream.Position)
-                throw new InvalidDataException($"{path}: truncated: storage '{key}' needs {length:N0} bytes, {stream.Length - stream.Position:N0} are left");
+                throw new InvalidDataException($"{path}: truncated: storage '{key}' needs {length:N0} bytes, " +
+                    $"{stream.Length - stream.Position:N0} are left");
             data[key] = reader.ReadBytes((int)length);
         }
         return Build(path, TorchFileLayout.Legacy, root, unpickler, data);
@@ -145,10 +153,12 @@ public sealed class TorchFile : IDisposable
         var data = new Dictionary<string, byte[]>();
         foreach (var (key, storage) in unpickler.Storages)
         {
-            var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new InvalidDataException($"{path}: storage '{key}' is missing from the archive");
+            var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new InvalidDataException($"{path}: storage " +
+                $"'{key}' is missing from the archive");
             long length = checked(storage.Numel * storage.ElementSize);
             if (entry.Length != length)
-                throw new InvalidDataException($"{path}: storage '{key}' has {entry.Length:N0} bytes, the pickle declared {length:N0}");
+                throw new InvalidDataException($"{path}: storage '{key}' has {entry.Length:N0} bytes, the pickle " +
+                    $"declared {length:N0}");
             data[key] = ReadEntry(path, entry, ref budget);
         }
         return Build(path, TorchFileLayout.Zip, root, unpickler, data);
@@ -163,13 +173,15 @@ public sealed class TorchFile : IDisposable
     {
         if (entry.Length > budget)
             throw new InvalidDataException(
-                $"{path}: entry '{entry.FullName}' expands {entry.CompressedLength:N0} bytes to {entry.Length:N0}, beyond what the file may decode to (4x its size + 16 MiB)");
+                $"{path}: entry '{entry.FullName}' expands {entry.CompressedLength:N0} bytes to {entry.Length:N0}, " +
+                    "beyond what the file may decode to (4x its size + 16 MiB)");
         budget -= entry.Length;
         var buffer = new byte[entry.Length];
         using (var s = entry.Open())
         {
             s.ReadExactly(buffer);
-            if (s.ReadByte() >= 0) throw new InvalidDataException($"{path}: entry '{entry.FullName}' holds more than the {entry.Length:N0} bytes it declares");
+            if (s.ReadByte() >= 0) throw new InvalidDataException($"{path}: entry '{entry.FullName}' holds more than " +
+                $"the {entry.Length:N0} bytes it declares");
         }
         if (System.IO.Hashing.Crc32.HashToUInt32(buffer) != entry.Crc32)
             throw new InvalidDataException($"{path}: entry '{entry.FullName}' is damaged (its CRC-32 does not match)");
@@ -209,7 +221,8 @@ public sealed class TorchFile : IDisposable
         if (root is IDictionary top)
         {
             foreach (DictionaryEntry e in top)
-                if (e.Value is string or int or long or double or bool or BigInteger || e.Value is null) extras[e.Key.ToString()!] = e.Value;
+                if (e.Value is string or int or long or double or bool or BigInteger
+                    || e.Value is null) extras[e.Key.ToString()!] = e.Value;
             var wrapper = new[] { "net", "state_dict",
                 "model" }.FirstOrDefault(k => top.Contains(k) && top[k] is IDictionary);
             if (wrapper is not null)
@@ -250,23 +263,29 @@ public sealed class TorchFile : IDisposable
         public void Collect(object? node, Name? name, int depth)
         {
             if (++_visits > PickleScanner.MaxObjects)
-                throw new InvalidDataException($"{Path}: its objects, expanded through shared references, exceed {PickleScanner.MaxObjects:N0}");
+                throw new InvalidDataException($"{Path}: its objects, expanded through shared references, exceed " +
+                    $"{PickleScanner.MaxObjects:N0}");
             switch (node)
             {
                 case TensorRef t:
                     if (Tensors.Count >= MaxTensors)
-                        throw new InvalidDataException($"{Path}: more than {MaxTensors:N0} tensors (a large model's state dict holds a few thousand)");
+                        throw new InvalidDataException($"{Path}: more than {MaxTensors:N0} tensors (a large model's " +
+                            "state dict holds a few thousand)");
                     var key = name?.ToString() ?? "";
-                    if (Tensors.ContainsKey(key)) throw new InvalidDataException($"{Path}: two tensors are named '{key}'");
+                    if (Tensors.ContainsKey(key)) throw new InvalidDataException($"{Path}: two tensors " +
+                        $"are named '{key}'");
                     Tensors[key] = Materialize(key, t);
                     return;
                 case ClassDictConstructor c:
-                    throw new InvalidDataException($"{Path}: refuses global '{c.module}.{c.name}' (only tensors, storages, ordered dicts, numbers and strings are loaded)");
+                    throw new InvalidDataException($"{Path}: refuses global '{c.module}.{c.name}' (only tensors, " +
+                        "storages, ordered dicts, numbers and strings are loaded)");
                 case string or byte[] or null:
                     return;
                 case IEnumerable container:
-                    if (depth >= MaxDepth) throw new InvalidDataException($"{Path}: objects nested deeper than {MaxDepth} levels");
-                    if (!_ancestors.Add(container)) throw new InvalidDataException($"{Path}: a container holds itself (at '{name}')");
+                    if (depth >= MaxDepth) throw new InvalidDataException($"{Path}: objects nested deeper than " +
+                        $"{MaxDepth} levels");
+                    if (!_ancestors.Add(container)) throw new InvalidDataException($"{Path}: a container holds " +
+                        $"itself (at '{name}')");
                     if (container is IDictionary d)
                         foreach (DictionaryEntry e in d) Collect(e.Value, new Name(name, e.Key), depth + 1);
                     else
@@ -282,8 +301,10 @@ public sealed class TorchFile : IDisposable
         private Tensor Materialize(string name, TensorRef t)
         {
             if (!Storages.TryGetValue(t.Storage.Key, out var storage))
-                throw new InvalidDataException($"{Path}: tensor '{name}' uses storage '{t.Storage.Key}', which the file does not hold");
-            if (t.Size.Length != t.Stride.Length || t.Size.Length > MaxDepth || t.Size.Any(s => s < 0) || t.Stride.Any(s => s < 0) || t.Offset < 0)
+                throw new InvalidDataException($"{Path}: tensor '{name}' uses storage '{t.Storage.Key}', which the " +
+                    "file does not hold");
+            if (t.Size.Length != t.Stride.Length || t.Size.Length > MaxDepth || t.Size.Any(s => s < 0)
+                || t.Stride.Any(s => s < 0) || t.Offset < 0)
                 throw new InvalidDataException($"{Path}: tensor '{name}' has an invalid shape or stride");
             var view = (t.Storage.Key, t.Offset, string.Join(',', t.Size), string.Join(',', t.Stride));
             if (_views.TryGetValue(view, out var same)) return same;
@@ -295,11 +316,13 @@ public sealed class TorchFile : IDisposable
                 numel = checked(numel * t.Size[d]);
             }
             if (!empty && last >= storage.shape[0])
-                throw new InvalidDataException($"{Path}: tensor '{name}' reaches element {last} of a storage of {storage.shape[0]}");
+                throw new InvalidDataException($"{Path}: tensor '{name}' reaches element {last} of a storage of " +
+                    $"{storage.shape[0]}");
             _materialized = checked(_materialized + numel * t.Storage.ElementSize);
             if (_materialized > MaterializedBytes)
                 throw new InvalidDataException(
-                    $"{Path}: its tensors would take more than {MaterializedBytes:N0} bytes, twice its storages' size (views repeat the same elements)");
+                    $"{Path}: its tensors would take more than {MaterializedBytes:N0} bytes, twice its storages' " +
+                        "size (views repeat the same elements)");
             using var strided = storage.as_strided(t.Size, t.Stride, t.Offset);
             return _views[view] = strided.clone();
         }

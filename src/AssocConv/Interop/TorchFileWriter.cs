@@ -57,7 +57,8 @@ public static class TorchFileWriter
             Str(name);
             Global("torch._utils", "_rebuild_tensor_v2");
             Op('(');
-            Op('('); Str("storage"); Global("torch", storageName); Str(key); Str("cpu"); Int(original.numel()); Op('t'); Op('Q');   // BINPERSID
+            Op('('); Str("storage"); Global("torch", storageName); Str(key); Str("cpu"); Int(original.numel());
+            Op('t'); Op('Q');                                            // BINPERSID
             Int(0);                                                      // storage offset
             Tuple(shape);
             Tuple(stride);

@@ -47,7 +47,8 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
     public CifarResNet(int depth, ModelOptions options) : base($"resnet{depth}")
     {
         if (depth < 8 || (depth - 2) % 6 != 0)
-            throw new ArgumentException($"resnet{depth}: a CIFAR ResNet's depth is 6n+2 (20, 32, 44, 56, 110, 164, 1202, ...), got {depth}");
+            throw new ArgumentException($"resnet{depth}: a CIFAR ResNet's depth is 6n+2 (20, 32, 44, 56, 110, 164, " +
+                $"1202, ...), got {depth}");
         BlocksPerStage = (depth - 2) / 6;
         var b = new ConvolutionBuilder(GetName(), options, DefaultGenerator);
         CSG = b.Generator;
@@ -129,7 +130,8 @@ public sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
     public ZeroPadShortcut(long inChannels, long outChannels, long stride) : base("DownsampleA")
     {
         if (outChannels < inChannels || stride < 1)
-            throw new ArgumentException($"zero-padding shortcut {inChannels}->{outChannels}, stride {stride}: needs out >= in and stride >= 1");
+            throw new ArgumentException($"zero-padding shortcut {inChannels}->{outChannels}, stride {stride}: needs " +
+                "out >= in and stride >= 1");
         (_inChannels, _outChannels, _stride) = (inChannels, outChannels, stride);
     }
 

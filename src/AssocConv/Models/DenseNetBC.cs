@@ -53,7 +53,8 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
     public DenseNetBC(int depth, int growth, ModelOptions options) : base($"densenet-bc-{depth}-{growth}")
     {
         if (depth < 10 || (depth - 4) % 6 != 0 || growth < 1)
-            throw new ArgumentException($"{GetName()}: DenseNet-BC needs depth 6n+4 (40, 100, 190, ...) and a growth rate of at least 1");
+            throw new ArgumentException($"{GetName()}: DenseNet-BC needs depth 6n+4 (40, 100, 190, ...) and a growth " +
+                "rate of at least 1");
         int blocks = (depth - 4) / 6;
         var b = new ConvolutionBuilder(GetName(), options, DefaultGenerator);
         CSG = b.Generator;

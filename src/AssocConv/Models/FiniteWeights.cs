@@ -16,7 +16,8 @@ public static class FiniteWeights
         {
             if (!tensor.is_floating_point()) continue;
             using var finite = tensor.isfinite().all();
-            if (!finite.item<bool>()) throw new InvalidDataException($"{source}: weight '{name}' holds NaN or infinite values");
+            if (!finite.item<bool>()) throw new InvalidDataException($"{source}: weight '{name}' holds NaN or " +
+                "infinite values");
         }
     }
 }

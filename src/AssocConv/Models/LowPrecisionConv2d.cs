@@ -25,7 +25,8 @@ public sealed class LowPrecisionConv2d : nn.Module<Tensor, Tensor>
     public LowPrecisionConv2d(Conv2d convolution, ScalarType computeType) : base(convolution.GetName())
     {
         if (!CanStandIn(convolution))
-            throw new NotSupportedException("only zero-padded, explicitly padded, non-transposed convolutions can compute in a lower precision");
+            throw new NotSupportedException("only zero-padded, explicitly padded, non-transposed convolutions can " +
+                "compute in a lower precision");
         Original = convolution;
         ComputeType = computeType;
         weight = convolution.weight ?? throw new ArgumentException("the convolution has no weight");

@@ -27,10 +27,12 @@ public static class MixedPrecision
         if (type is not null)
         {
             if (model is Conv2d)
-                throw new NotSupportedException("the model is a bare convolution, which cannot be replaced in place; use LowPrecisionConv2d");
+                throw new NotSupportedException("the model is a bare convolution, which cannot be replaced in place; " +
+                    "use LowPrecisionConv2d");
             foreach (var (path, module) in model.named_modules())
                 if (module is Conv2d conv && !LowPrecisionConv2d.CanStandIn(conv))
-                    throw new NotSupportedException($"{path}: this convolution cannot compute in bfloat16 (only zero-padded ones can)");
+                    throw new NotSupportedException($"{path}: this convolution cannot compute in bfloat16 (only " +
+                        "zero-padded ones can)");
         }
         foreach (var associative in model.modules().Prepend(model).OfType<AssociativeConv2d>())
             associative.ComputeType = type;

@@ -30,8 +30,10 @@ public sealed record ModelOptions
     /// <summary>Throws <see cref="ArgumentException"/> for impossible values.</summary>
     public ModelOptions Validate(string model)
     {
-        if (NumClasses < 1) throw new ArgumentException($"{model}: number of classes must be at least 1, got {NumClasses}");
-        if (InputChannels < 1) throw new ArgumentException($"{model}: input channels must be at least 1, got {InputChannels}");
+        if (NumClasses < 1) throw new ArgumentException($"{model}: number of classes must be at least 1, " +
+            $"got {NumClasses}");
+        if (InputChannels < 1) throw new ArgumentException($"{model}: input channels must be at least 1, got " +
+            $"{InputChannels}");
         if (Plain && SharedGenerator is not null)
             throw new ArgumentException($"{model}: a plain model has no generator to share");
         return this;

@@ -16,11 +16,17 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
         ModelZoo.Get(Name).Build(Options);
 
     /// <summary>The generator the model uses (its options or the architecture's default), or null when plain.</summary>
-    public GeneratorOptions? Generator => Options.Plain ? null : Options.Generator ?? ModelZoo.Get(Name).DefaultGenerator;
+    public GeneratorOptions? Generator => Options.Plain ? null : Options.Generator
+        ?? ModelZoo.Get(Name).DefaultGenerator;
 
     /// <summary>A one-line description, e.g. <c>resnet20 (slice 16x16x3x3, code 72, ...)</c>.</summary>
-    public string Describe() => Options.Plain ? $"{Name} (plain)" :
-        $"{Name} ({Generator!.Describe()}{(Options.Selection == AssociativeSelection.Reference ? "" : $", {Options.Selection.ToName()} associative")})";
+    public string Describe()
+    {
+        if (Options.Plain) return $"{Name} (plain)";
+        string selection = Options.Selection == AssociativeSelection.Reference ? ""
+            : $", {Options.Selection.ToName()} associative";
+        return $"{Name} ({Generator!.Describe()}{selection})";
+    }
 
     /// <summary>As JSON.</summary>
     public JsonObject ToJson()
@@ -74,7 +80,8 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
             if (options.NumClasses is < 1 or > Limits.Classes)
                 throw new FormatException($"{options.NumClasses} classes is out of range (1 to {Limits.Classes:N0})");
             if (options.InputChannels is < 1 or > Limits.InputChannels)
-                throw new FormatException($"{options.InputChannels} input channels is out of range (1 to {Limits.InputChannels})");
+                throw new FormatException($"{options.InputChannels} input channels is out of range (1 to " +
+                    $"{Limits.InputChannels})");
             if (!plain)
             {
                 var generator = new GeneratorOptions
@@ -89,13 +96,15 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
                 if (generator.CodeSize < 1 || (long)generator.CodeSize * generator.Slice.Out * generator.Slice.In
                     * generator.Slice.KernelHeight * generator.Slice.KernelWidth > Limits.GeneratorElements)
                     throw new FormatException(
-                        $"a generator of code {generator.CodeSize} for slice {generator.Slice} is out of range (1 to {Limits.GeneratorElements:N0} elements)");
+                        $"a generator of code {generator.CodeSize} for slice {generator.Slice} is out of range (1 to " +
+                            $"{Limits.GeneratorElements:N0} elements)");
                 options = options with { Generator = generator,
                     Selection = AssociativeSelectionNames.Parse((string)json["associative"]!) };
             }
             return new ModelSpec(name, options);
         }
-        catch (Exception e) when (e is NullReferenceException or InvalidCastException or ArgumentException or InvalidOperationException
+        catch (Exception e) when (e is NullReferenceException or InvalidCastException or ArgumentException
+            or InvalidOperationException
             or OverflowException)
         {
             throw new FormatException($"model description is incomplete or invalid: {e.Message}", e);
@@ -108,5 +117,6 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
 
     // only the names: Enum.Parse also takes numbers, which name no member
     private static T ParseEnum<T>(string text) where T : struct, Enum =>
-        Enum.TryParse<T>(text, out var value) && Enum.IsDefined(value) ? value : throw new FormatException($"'{text}' is not a {typeof(T).Name}");
+        Enum.TryParse<T>(text, out var value) && Enum.IsDefined(value) ? value
+            : throw new FormatException($"'{text}' is not a {typeof(T).Name}");
 }

@@ -64,7 +64,8 @@ public static partial class ModelZoo
         {
             int depth = ParseNumber(name, r.Groups[1].Value);
             if (depth < 8 || (depth - 2) % 6 != 0 || depth > MaxResNetDepth)
-                throw new ArgumentException($"'{name}': a CIFAR ResNet's depth is 6n+2 (20, 32, 44, 56, 110, 164, 1202, ...), at most {MaxResNetDepth}");
+                throw new ArgumentException($"'{name}': a CIFAR ResNet's depth is 6n+2 (20, 32, 44, 56, 110, 164, " +
+                    $"1202, ...), at most {MaxResNetDepth}");
             return CifarResNetEntry(depth);
         }
         if (DenseNetName().Match(name) is { Success: true } d)
@@ -72,7 +73,8 @@ public static partial class ModelZoo
             int depth = ParseNumber(name, d.Groups[1].Value), growth = ParseNumber(name, d.Groups[2].Value);
             if (depth < 10 || (depth - 4) % 6 != 0 || growth < 1 || depth > MaxDenseNetDepth || growth > MaxGrowth)
                 throw new ArgumentException(
-                    $"'{name}': DenseNet-BC needs depth 6n+4 (40, 100, 190, ...) up to {MaxDenseNetDepth} and a growth rate from 1 to {MaxGrowth}");
+                    $"'{name}': DenseNet-BC needs depth 6n+4 (40, 100, 190, ...) up to {MaxDenseNetDepth} and a " +
+                        $"growth rate from 1 to {MaxGrowth}");
             return DenseNetEntry(depth, growth);
         }
         throw new ArgumentException(

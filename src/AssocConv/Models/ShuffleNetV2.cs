@@ -9,21 +9,14 @@ namespace AssocConv.Models;
 /// ShuffleNetV2 (Ma et al. 2018), net size 0.5, in its CIFAR form (no max pooling), as in the
 /// reference implementation:
 ///
-/// | layer   | output (32x32 input) | blocks                                   | convolutions
-/// |
-/// |---------|----------------------|------------------------------------------|--------------------------------------------|
-/// | conv1   | 24 x 32 x 32         |                                          | 3x3, ordinary (the first conv always
-/// is)   |
-/// | layer1  | 48 x 16 x 16         | 1 down-sampling + 3 basic                | 1x1 and 3x3 depthwise, ordinary
-/// |
-/// | layer2  | 96 x 8 x 8           | 1 down-sampling + 7 basic                |
-/// |
-/// | layer3  | 192 x 4 x 4          | 1 down-sampling + 3 basic                |
-/// |
-/// | conv2   | 1024 x 4 x 4         |                                          | 1x1, associative
-/// |
-/// | pool, linear | classes         |                                          | global average, fully connected
-/// |
+/// | layer        | output (32x32 input) | blocks                    | convolutions                                   |
+/// |--------------|----------------------|---------------------------|------------------------------------------------|
+/// | conv1        | 24 x 32 x 32         |                           | 3x3, ordinary (the first conv always is)       |
+/// | layer1       | 48 x 16 x 16         | 1 down-sampling + 3 basic | 1x1 and 3x3 depthwise, ordinary                |
+/// | layer2       | 96 x 8 x 8           | 1 down-sampling + 7 basic |                                                |
+/// | layer3       | 192 x 4 x 4          | 1 down-sampling + 3 basic |                                                |
+/// | conv2        | 1024 x 4 x 4         |                           | 1x1, associative                               |
+/// | pool, linear | classes              |                           | global average, fully connected                |
 ///
 /// A basic block splits the channels in half, transforms one half (1x1, 3x3 depthwise, 1x1), concatenates
 /// [kept, transformed] and shuffles the channels in two groups. State-dict names follow the reference:

@@ -55,7 +55,8 @@ public static class ConvolutionGuard
     public static int Checks => _checks;
 
     /// <summary>Time spent checking them, in seconds (what the guard costs besides ~12 microseconds a call).</summary>
-    public static double CheckingSeconds => Interlocked.Read(ref _checkingTicks) / (double)System.Diagnostics.Stopwatch.Frequency;
+    public static double CheckingSeconds =>
+        Interlocked.Read(ref _checkingTicks) / (double)System.Diagnostics.Stopwatch.Frequency;
 
     private static int _checks;
     private static long _checkingTicks;
@@ -150,8 +151,10 @@ public static class ConvolutionGuard
             }
             errors.Add($"{format.Name()}: {error}");
         }
-        string message = $"libtorch computes the convolution {key} wrongly in both memory formats ({string.Join("; ", errors)}); " +
-                         "ONEDNN_MAX_CPU_ISA=AVX2 or switching libtorch's oneDNN off (OneDnn.Enabled = false) avoids the faulty kernels";
+        string message = $"libtorch computes the convolution {key} wrongly in both memory formats " +
+            $"({string.Join("; ", errors)}); " +
+                         "ONEDNN_MAX_CPU_ISA=AVX2 or switching libtorch's oneDNN off (OneDnn.Enabled = false) avoids " +
+                             "the faulty kernels";
         Report(message);
         throw new InvalidOperationException(message);
     }
@@ -231,7 +234,8 @@ public static class ConvolutionGuard
     private static double? Difference(Tensor actual, Tensor expected, double tolerance)
     {
         double scale = expected.abs().max().item<double>();
-        double difference = (actual.detach().to(float64) - expected.detach()).abs().max().item<double>() / Math.Max(scale, double.Epsilon);
+        double difference = (actual.detach().to(float64) - expected.detach()).abs().max().item<double>()
+            / Math.Max(scale, double.Epsilon);
         return difference <= tolerance ? null : difference;
     }
 
@@ -259,8 +263,10 @@ public static class ConvolutionGuard
         Dims Padding, Dims Dilation, long Groups, bool InputGradient, bool WeightGradient)
     {
         public override string ToString() =>
-            $"{(Type == ScalarType.BFloat16 ? "bfloat16 " : "")}input {Input} ({Format.Name()}), weight {Weight}, stride {Stride}, padding {Padding}" +
-            (Dilation.Values.Any(d => d != 1) ? $", dilation {Dilation}" : "") + (Groups != 1 ? $", groups {Groups}" : "") +
+            $"{(Type == ScalarType.BFloat16 ? "bfloat16 " : "")}input {Input} ({Format.Name()}), weight {Weight}, " +
+                $"stride {Stride}, padding {Padding}" +
+            (Dilation.Values.Any(d => d != 1) ? $", dilation {Dilation}" : "")
+                + (Groups != 1 ? $", groups {Groups}" : "") +
             (InputGradient && WeightGradient ? ", training" : WeightGradient ? ", training (weight gradient)"
                 : InputGradient ? ", training (input gradient)" : ", inference");
     }

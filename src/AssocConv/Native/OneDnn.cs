@@ -53,5 +53,6 @@ public static class OneDnn
     }
 
     private static IntPtr Require() => IsAvailable ? Context.Value
-        : throw new PlatformNotSupportedException("libtorch's oneDNN switch is not reachable from this process (libtorch_cpu without the Itanium-ABI symbols at::globalContext / at::Context::setUserEnabledMkldnn)");
+        : throw new PlatformNotSupportedException("libtorch's oneDNN switch is not reachable from this process " +
+            "(libtorch_cpu without the Itanium-ABI symbols at::globalContext / at::Context::setUserEnabledMkldnn)");
 }

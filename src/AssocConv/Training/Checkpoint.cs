@@ -73,7 +73,8 @@ public static class Checkpoint
         using var stream = File.OpenRead(RegularFile.Resolve(path).FullName);
         var start = new byte[magic.Length];
         return stream.Read(start) == magic.Length
-            && (start.AsSpan().SequenceEqual(magic) || start.AsSpan().SequenceEqual(Encoding.ASCII.GetBytes(MagicVersion1)));
+            && (start.AsSpan().SequenceEqual(magic)
+                || start.AsSpan().SequenceEqual(Encoding.ASCII.GetBytes(MagicVersion1)));
     }
 
     /// <summary>Reads a checkpoint's header and checks its payload without loading any weights.</summary>
@@ -100,7 +101,8 @@ public static class Checkpoint
         long headerLength = BitConverter.ToInt64(bytes, (int)offset);
         offset += 8;
         if (headerLength <= 0 || headerLength > bytes.Length - offset)
-            throw new InvalidDataException($"{path}: truncated (header of {headerLength} bytes, {bytes.Length - offset} left)");
+            throw new InvalidDataException($"{path}: truncated (header of {headerLength} bytes, " +
+                $"{bytes.Length - offset} left)");
         JsonObject header;
         try
         {
@@ -113,13 +115,15 @@ public static class Checkpoint
         offset += headerLength;
         long payloadLength = Field(path, () => (long?)header["payload_bytes"]) ?? -1;
         if (payloadLength != bytes.Length - offset)
-            throw new InvalidDataException($"{path}: truncated or extended ({bytes.Length - offset:N0} payload bytes, the header says {payloadLength:N0})");
+            throw new InvalidDataException($"{path}: truncated or extended ({bytes.Length - offset:N0} payload " +
+                $"bytes, the header says {payloadLength:N0})");
         var payload = bytes[(int)offset..];
         if (!current && Convert.ToHexString(SHA256.HashData(payload)) != Field(path,
             () => (string?)header["payload_sha256"]))
             throw new InvalidDataException($"{path}: altered (its weights do not match the checksum in its header)");
         // every field a model is built from, in range, before anything is allocated
-        if (header["model"] is not JsonObject model) throw new InvalidDataException($"{path}: its header describes no model");
+        if (header["model"] is not JsonObject model) throw new InvalidDataException($"{path}: its header " +
+            "describes no model");
         try
         {
             ModelSpec.FromJson(model);
@@ -210,7 +214,8 @@ public static class Checkpoint
         if ((bool?)header["has_training_weights"] == true)
         {
             if (optimizer is null && hasOptimizer)
-                throw new ArgumentException("the training weights follow the optimiser's state: pass the optimiser to load them");
+                throw new ArgumentException("the training weights follow the optimiser's state: pass the " +
+                    "optimiser to load them");
             trainingWeights.load(reader, strict: true);
         }
         else

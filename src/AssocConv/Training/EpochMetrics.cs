@@ -22,7 +22,8 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     double ImagesPerSecond, double TestAccuracyFlip = double.NaN)
 {
     /// <summary>The CSV header.</summary>
-    public const string CsvHeader = "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip";
+    public const string CsvHeader =
+        "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip";
 
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 

@@ -65,7 +65,8 @@ internal sealed class EpochProgress
         ["seconds"] = Seconds,
     };
 
-    /// <summary>Reads a checkpoint's <c>progress</c> object, checking each field against a run of <paramref name="epochs"/>.</summary>
+    /// <summary>Reads a checkpoint's <c>progress</c> object, checking each field against a run of <paramref
+    /// name="epochs"/>.</summary>
     /// <exception cref="InvalidDataException">A field is missing, of the wrong type or out of range.</exception>
     public static EpochProgress FromJson(JsonNode? json, int epochs)
     {
@@ -82,7 +83,8 @@ internal sealed class EpochProgress
                 Seconds = (double)json["seconds"]!,
             };
         }
-        catch (Exception e) when (e is NullReferenceException or InvalidCastException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is NullReferenceException or InvalidCastException or InvalidOperationException
+            or FormatException)
         {
             throw new InvalidDataException($"its progress is incomplete or invalid ({e.Message})", e);
         }

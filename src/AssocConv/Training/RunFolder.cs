@@ -69,7 +69,8 @@ public sealed class RunFolder
     public void RemoveAbandoned() => AtomicFile.RemoveAbandoned(Location);
 
     /// <summary>Writes <c>config.json</c> (creating the folder).</summary>
-    public void WriteConfig(JsonObject config) => AtomicFile.WriteText(Combine(ConfigFile), config.ToJsonString(Indented));
+    public void WriteConfig(JsonObject config) =>
+        AtomicFile.WriteText(Combine(ConfigFile), config.ToJsonString(Indented));
 
     /// <summary>Writes <c>metrics.csv</c>: one row per epoch of <paramref name="history"/>.</summary>
     public void WriteMetrics(IEnumerable<EpochMetrics> history)
@@ -84,5 +85,6 @@ public sealed class RunFolder
     public IReadOnlyList<string> WritePlots(IReadOnlyList<EpochMetrics> history) => RunPlots.Write(Location, history);
 
     /// <summary>Writes <c>summary.json</c>.</summary>
-    public void WriteSummary(JsonObject summary) => AtomicFile.WriteText(Combine(SummaryFile), summary.ToJsonString(Indented));
+    public void WriteSummary(JsonObject summary) =>
+        AtomicFile.WriteText(Combine(SummaryFile), summary.ToJsonString(Indented));
 }

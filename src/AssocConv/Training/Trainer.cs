@@ -152,14 +152,16 @@ public sealed class Trainer
         {
             throw new InvalidDataException($"{path}: {e.Message}", e);
         }
-        catch (Exception e) when (e is NullReferenceException or InvalidCastException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is NullReferenceException or InvalidCastException or InvalidOperationException
+            or FormatException)
         {
             throw new InvalidDataException($"{path}: its progress is incomplete or invalid ({e.Message})", e);
         }
         int done = _progress.NextEpoch;
         string? fault =
             _history.Count != done ? $"{_history.Count} epochs of history for {done} done"
-            : _history.Select((m, i) => m.Epoch != i + 1).Any(wrong => wrong) ? "the history's epochs are not 1, 2, 3..."
+            : _history.Select((m, i) => m.Epoch != i + 1).Any(wrong => wrong) ? "the history's epochs " +
+                "are not 1, 2, 3..."
             : _bestEpoch < 0 || _bestEpoch > done ? $"best epoch {_bestEpoch} of {done}"
             : null;
         if (fault is not null) throw new InvalidDataException($"{path}: its progress is invalid: {fault}");
@@ -178,7 +180,8 @@ public sealed class Trainer
             ?? throw new ArgumentException("a plain model has no generator to load");
         if (!from.Weight.shape.SequenceEqual(to.Weight.shape) || from.Layout != to.Layout)
             throw new ArgumentException(
-                $"{checkpointPath} has a generator for slice {from.Slice}, code {from.CodeSize}, {from.Layout} layout; this model's is slice {to.Slice}, code {to.CodeSize}, {to.Layout}");
+                $"{checkpointPath} has a generator for slice {from.Slice}, code {from.CodeSize}, {from.Layout} " +
+                    $"layout; this model's is slice {to.Slice}, code {to.CodeSize}, {to.Layout}");
         using (no_grad()) to.Weight.copy_(from.Weight);
         to.Freeze();
         to.InvalidateKernels();
@@ -193,7 +196,8 @@ public sealed class Trainer
     private static (LabeledImages Train, LabeledImages? Validation) Split(LabeledImages all, TrainingOptions options)
     {
         if (options.ValidationSplit >= all.Count)
-            throw new ArgumentException($"a validation split of {options.ValidationSplit:N0} leaves nothing of {all.Count:N0} training images");
+            throw new ArgumentException($"a validation split of {options.ValidationSplit:N0} leaves nothing of " +
+                $"{all.Count:N0} training images");
         using var generator = new Generator(unchecked((ulong)(options.Seed ^ 0x5EED_5EED)));
         using var order = randperm(all.Count, generator: generator);
         LabeledImages? validation = null;
@@ -310,7 +314,9 @@ public sealed class Trainer
                     double value = loss.item<float>();
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
-                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the checkpoints of epoch {_history.Count} are kept in {_folder.Location}. Try a lower --lr.");
+                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the " +
+                                $"checkpoints of epoch {_history.Count} are kept in {_folder.Location}. " +
+                                "Try a lower --lr.");
                     loss.backward();
                     diagnostics?.BeforeStep(epoch * perEpoch + _progress.NextBatch, epoch + 1);
                     _optimizer.step();

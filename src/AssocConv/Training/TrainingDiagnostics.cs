@@ -98,7 +98,8 @@ public sealed class TrainingDiagnostics
                 using var after = cat(members);
                 foreach (var m in members) m.Dispose();
                 rows.Append(CultureInfo.InvariantCulture,
-                    $"{_step},{_epoch},group,{kind},{F(Rms(before))},{F(gradRms)},,{F(RelativeChange(before, after))}\n");
+                    $"{_step},{_epoch},group,{kind},{F(Rms(before))},{F(gradRms)},," +
+                    $"{F(RelativeChange(before, after))}\n");
                 before.Dispose();
             }
             for (int i = 0; i < _convolutions.Count; i++)
@@ -108,7 +109,8 @@ public sealed class TrainingDiagnostics
                 using var after = Kernel(layer);
                 double rms = Rms(before);
                 rows.Append(CultureInfo.InvariantCulture,
-                    $"{_step},{_epoch},kernel,{name},{F(rms)},,{F(rms / Math.Sqrt(2.0 / fanIn))},{F(RelativeChange(before, after))}\n");
+                    $"{_step},{_epoch},kernel,{name},{F(rms)},,{F(rms / Math.Sqrt(2.0 / fanIn))}," +
+                    $"{F(RelativeChange(before, after))}\n");
             }
         }
         File.AppendAllText(_path, rows.ToString());

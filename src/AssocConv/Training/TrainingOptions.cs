@@ -137,20 +137,28 @@ public sealed record TrainingOptions
         if (Epochs < 1) throw new ArgumentException($"epochs must be at least 1, got {Epochs}");
         if (BatchSize < 1) throw new ArgumentException($"batch size must be at least 1, got {BatchSize}");
         if (!Rate(LearningRate)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
-        if (GeneratorLearningRate is { } g && !Rate(g)) throw new ArgumentException($"the generator's learning rate must be positive, got {g}");
-        if (CodeLearningRate is { } c && !Rate(c)) throw new ArgumentException($"the codes' learning rate must be positive, got {c}");
+        if (GeneratorLearningRate is { } g && !Rate(g)) throw new ArgumentException($"the generator's learning rate " +
+            $"must be positive, got {g}");
+        if (CodeLearningRate is { } c && !Rate(c)) throw new ArgumentException($"the codes' learning rate must be " +
+            $"positive, got {c}");
         if (Momentum < 0 || Momentum >= 1) throw new ArgumentException($"momentum must be in [0, 1), got {Momentum}");
         if (Nesterov && Momentum == 0) throw new ArgumentException("Nesterov momentum needs a momentum above 0");
-        if (!Decay(WeightDecay) || !Decay(NormWeightDecay) || !Decay(BiasWeightDecay) || !Decay(GeneratorWeightDecay) || !Decay(CodeWeightDecay))
+        if (!Decay(WeightDecay) || !Decay(NormWeightDecay) || !Decay(BiasWeightDecay) || !Decay(GeneratorWeightDecay)
+            || !Decay(CodeWeightDecay))
             throw new ArgumentException("weight decays must be finite and not negative");
         if (!(WarmupEpochs >= 0) || WarmupEpochs >= Epochs)
-            throw new ArgumentException($"the warm-up must last 0 or more epochs and fewer than the {Epochs} to train, got {WarmupEpochs}");
-        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
-        if (EmaDecay is { } d && !(d > 0 && d < 1)) throw new ArgumentException($"the weight average's decay must be in (0, 1), got {d}");
-        if (ValidationSplit < 0) throw new ArgumentException($"validation split must not be negative, got {ValidationSplit}");
+            throw new ArgumentException($"the warm-up must last 0 or more epochs and fewer than the {Epochs} to " +
+                $"train, got {WarmupEpochs}");
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"label smoothing must be in " +
+            $"[0, 1), got {LabelSmoothing}");
+        if (EmaDecay is { } d && !(d > 0 && d < 1)) throw new ArgumentException($"the weight average's decay must be " +
+            $"in (0, 1), got {d}");
+        if (ValidationSplit < 0) throw new ArgumentException($"validation split must not be negative, got " +
+            $"{ValidationSplit}");
         if (TrainLimit is < 1) throw new ArgumentException($"the training limit must be at least 1, got {TrainLimit}");
         if (Milestones.Any(m => m < 1)) throw new ArgumentException("milestones are epochs, at least 1");
-        if (DiagnosticsEvery < 0) throw new ArgumentException($"diagnostics interval must not be negative, got {DiagnosticsEvery}");
+        if (DiagnosticsEvery < 0) throw new ArgumentException($"diagnostics interval must not be negative, got " +
+            $"{DiagnosticsEvery}");
         return this;
     }
 
@@ -212,9 +220,11 @@ public sealed record TrainingOptions
         Seed = (long)json["seed"]!,
         TrainLimit = (int?)json["train_limit"],
         // runs saved before the option existed were trained contiguous
-        MemoryFormat = json["memory_format"] is { } format ? MemoryFormats.Parse((string)format!) : MemoryFormat.Contiguous,
+        MemoryFormat = json["memory_format"] is { } format ? MemoryFormats.Parse((string)format!)
+            : MemoryFormat.Contiguous,
         DiagnosticsEvery = (int?)json["diagnostics_every"] ?? 0,
-        Precision = json["precision"] is { } precision ? MixedPrecision.Parse((string)precision!) : ComputePrecision.Float32,
+        Precision = json["precision"] is { } precision ? MixedPrecision.Parse((string)precision!)
+            : ComputePrecision.Float32,
     };
 
     /// <summary>The learning rate during epoch <paramref name="epoch"/> (0-based), at its first step.</summary>

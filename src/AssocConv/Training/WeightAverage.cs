@@ -20,7 +20,8 @@ public sealed class WeightAverage : IDisposable
     /// <exception cref="ArgumentException">The two models' states differ in names or shapes.</exception>
     public WeightAverage(nn.Module model, nn.Module<Tensor, Tensor> average, double decay)
     {
-        if (!(decay > 0 && decay < 1)) throw new ArgumentException($"the average's decay must be in (0, 1), got {decay}");
+        if (!(decay > 0 && decay < 1)) throw new ArgumentException($"the average's decay must be in (0, " +
+            $"1), got {decay}");
         Decay = decay;
         _average = average;
         var current = model.state_dict();

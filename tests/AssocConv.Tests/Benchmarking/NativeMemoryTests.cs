@@ -37,7 +37,8 @@ public class NativeMemoryTests(ITestOutputHelper output)
         GC.Collect();
         GC.WaitForPendingFinalizers();
         long growth = ProcessMemory.ResidentBytes() - start;
-        output.WriteLine($"resident memory: {start >> 20} MiB after warm-up, growth {growth / (double)(1 << 20):F1} MiB over 1,000 steps");
+        output.WriteLine($"resident memory: {start >> 20} MiB after warm-up, growth {growth / (double)(1 << 20):F1} " +
+            "MiB over 1,000 steps");
 
         // each step creates ~1 MB of activations and gradients; a leak of even one of them per step would add
         // hundreds of MB over 1,000 steps

@@ -72,9 +72,12 @@ public sealed class ReproduceCliTests : IDisposable
             Assert.True(File.Exists(Path.Combine(root, $"seed-{seed}", variant!, "last.ckpt")));
         Assert.True(File.Exists(Path.Combine(root, "compare-accuracy.png")));
         Assert.All(report.RootElement.GetProperty("variants").EnumerateArray(),
-            v => Assert.True(v.GetProperty("last_test_accuracy_flip").GetDouble() > 0));   // the fast recipe measures it
+            // the fast recipe measures it
+            v => Assert.True(v.GetProperty("last_test_accuracy_flip").GetDouble() > 0));
         // the two seeds give two different plain runs
-        var accuracies = report.RootElement.GetProperty("variants").EnumerateArray().Select(v => v.GetProperty("last_test_accuracy").GetDouble()).ToList();
+        var accuracies =
+            report.RootElement.GetProperty("variants").EnumerateArray().Select(v =>
+            v.GetProperty("last_test_accuracy").GetDouble()).ToList();
         Assert.NotEqual(accuracies[0], accuracies[2]);
     }
 }

@@ -20,7 +20,8 @@ public sealed class TerminalTests : IDisposable
         var typescript = Path.Combine(_dir, "terminal.txt");
         // script gives the command a terminal; its stdout is redirected to a file inside it, stderr stays on the
         // terminal
-        var command = $"dotnet {cli} train --model small-cnn --data sample --epochs 1 --train-limit 3000 --val-split 0 --threads 1 " +
+        var command = $"dotnet {cli} train --model small-cnn --data sample --epochs 1 --train-limit 3000 " +
+            "--val-split 0 --threads 1 " +
             $"--out {Path.Combine(_dir, "run")} --json > {json}";
         var info = new ProcessStartInfo("script", ["-qefc", command, typescript]);
         info.Environment["TERM"] = "xterm-256color";

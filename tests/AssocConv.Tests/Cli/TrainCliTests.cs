@@ -43,7 +43,8 @@ public sealed class TrainCliTests : IDisposable
     public void A_plot_that_cannot_be_written_is_a_warning_and_the_run_completes()
     {
         var run = Path.Combine(_dir, "plotless");
-        Directory.CreateDirectory(Path.Combine(run, "loss.png"));   // a folder where the plot goes: like a full disk, the write fails
+        // a folder where the plot goes: like a full disk, the write fails
+        Directory.CreateDirectory(Path.Combine(run, "loss.png"));
         var (code, _, stderr) = Run(["train", "--model", "small-cnn", "--out", run, .. Quick]);
         Assert.True(code == 0, stderr);
         Assert.Contains("loss.png not written", stderr);
@@ -65,7 +66,8 @@ public sealed class TrainCliTests : IDisposable
             Assert.True(File.Exists(Path.Combine(run, file)), file);
         Assert.Single(Directory.GetFiles(Path.Combine(run, "events"), "events.out.tfevents.*"));
         var csv = File.ReadAllLines(Path.Combine(run, "metrics.csv"));
-        Assert.Equal("epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip", csv[0]);
+        Assert.Equal("epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s," +
+            "test_acc_flip", csv[0]);
         Assert.Equal(2, csv.Length);
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "config.json")));
         Assert.Equal(1, config.RootElement.GetProperty("model").GetProperty("input_channels").GetInt32());
@@ -83,7 +85,8 @@ public sealed class TrainCliTests : IDisposable
         Assert.True(eval.RootElement.GetProperty("loss").GetDouble() > 0);
         Assert.Equal(10, eval.RootElement.GetProperty("per_class_accuracy").EnumerateObject().Count());
         Assert.Equal(2000,
-            eval.RootElement.GetProperty("confusion").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetInt64()));
+            eval.RootElement.GetProperty("confusion").EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v =>
+                v.GetInt64()));
 
         // predict on a PNG made from a test image, scaled up: it is resized back to 28x28
         using var sample = Dataset.LoadSample();
@@ -100,7 +103,9 @@ public sealed class TrainCliTests : IDisposable
             png);
         Assert.True(code == 0, stderr);
         using var predict = JsonDocument.Parse(stdout);
-        var top = predict.RootElement[0].GetProperty("top").EnumerateArray().Select(t => t.GetProperty("probability").GetDouble()).ToList();
+        var top =
+            predict.RootElement[0].GetProperty("top").EnumerateArray().Select(t =>
+            t.GetProperty("probability").GetDouble()).ToList();
         Assert.Equal(10, top.Count);
         Assert.Equal(1.0, top.Sum(), 4);
         Assert.Equal(top.OrderByDescending(p => p), top);
@@ -190,26 +195,29 @@ public sealed class TrainCliTests : IDisposable
     }
 
     /// <summary>
-    /// Waits (up to 2 minutes) until the run's first epoch is over — metrics.csv holds it and the accuracy plot, the
-    /// last thing an epoch writes, exists — or the process has ended. (Plotting takes a while the first time on a slow
-    /// machine: waiting for the metrics alone could interrupt the run before its second epoch had begun.)
+    /// Waits (up to 2 minutes) until the run's first epoch is over (metrics.csv holds it and the accuracy plot,
+    /// written after it, exists) or the process has ended. Plotting takes a while the first time on a slow machine:
+    /// waiting for the metrics alone could interrupt the run before its second epoch had begun.
     /// </summary>
     private static void WaitForFirstEpoch(Process p, string run)
     {
         var metrics = Path.Combine(run, "metrics.csv");
         var plot = Path.Combine(run, "accuracy.png");
         var watch = Stopwatch.StartNew();
-        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2 && File.Exists(plot)) && !p.HasExited && watch.Elapsed < TimeSpan.FromMinutes(2))
+        while (!(File.Exists(metrics) && File.ReadAllLines(metrics).Length >= 2 && File.Exists(plot)) && !p.HasExited
+            && watch.Elapsed < TimeSpan.FromMinutes(2))
             Thread.Sleep(20);
     }
 
     private static string[] Numbers(string metricsCsv) =>
-        File.ReadAllLines(metricsCsv).Skip(1).Select(l => string.Join(',', l.Split(',')[..8])).ToArray();   // all but time columns
+        // all but time columns
+        File.ReadAllLines(metricsCsv).Skip(1).Select(l => string.Join(',', l.Split(',')[..8])).ToArray();
 
     [Fact]
     public void A_run_killed_with_sigkill_resumes_from_its_last_checkpoint_to_the_same_result()
     {
-        const string args = "train --model small-cnn --data sample --epochs 3 --train-limit 2000 --val-split 500 --batch-size 50 --threads 2";
+        const string args = "train --model small-cnn --data sample --epochs 3 --train-limit 2000 --val-split 500 " +
+            "--batch-size 50 --threads 2";
         var killed = Path.Combine(_dir, "killed");
         using (var p = Start($"{args} --out \"{killed}\""))
         {
@@ -240,7 +248,8 @@ public sealed class TrainCliTests : IDisposable
     public void Ctrl_c_or_sigterm_saves_mid_epoch_and_exits_cleanly_then_resumes(string signal)
     {
         var run = Path.Combine(_dir, "interrupted-" + signal);
-        using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 --batch-size 10 --threads 2 --out \"{run}\""))
+        using (var p = Start($"train --model small-cnn --data sample --epochs 2 --train-limit 4000 --val-split 500 " +
+            $"--batch-size 10 --threads 2 --out \"{run}\""))
         {
             WaitForFirstEpoch(p, run);
             // Just past the epoch boundary, far from the end of the second epoch (350 batches, seconds even on a fast

@@ -168,8 +168,10 @@ public class GenerateTogetherTests
         together.train();
         separate.train();
         int callsTogether = 0, callsSeparate = 0;
-        together.modules().OfType<ConvolutionalSliceGenerator>().Single().register_forward_hook((_, _, o) => { callsTogether++; return o; });
-        separate.modules().OfType<ConvolutionalSliceGenerator>().Single().register_forward_hook((_, _, o) => { callsSeparate++; return o; });
+        together.modules().OfType<ConvolutionalSliceGenerator>().Single()
+            .register_forward_hook((_, _, o) => { callsTogether++; return o; });
+        separate.modules().OfType<ConvolutionalSliceGenerator>().Single()
+            .register_forward_hook((_, _, o) => { callsSeparate++; return o; });
         using var x = torch.randn(4, 3, 16, 16);
         using var y1 = together.call(x);
         using var y2 = separate.call(x);

@@ -97,7 +97,8 @@ public class GeneratorTests
     public void A_generator_with_another_slice_shape_cannot_be_shared()
     {
         var g = new ConvolutionalSliceGenerator(new GeneratorOptions { Slice = new SliceShape(16, 16), CodeSize = 72 });
-        var e = Assert.Throws<ArgumentException>(() => g.EnsureCompatible(new GeneratorOptions { Slice = new SliceShape(12, 12), CodeSize = 72 }, "resnet20"));
+        var e = Assert.Throws<ArgumentException>(() =>
+            g.EnsureCompatible(new GeneratorOptions { Slice = new SliceShape(12, 12), CodeSize = 72 }, "resnet20"));
         Assert.Contains("resnet20", e.Message);
         Assert.Contains("16x16x3x3", e.Message);
         Assert.Contains("12x12x3x3", e.Message);
@@ -108,7 +109,8 @@ public class GeneratorTests
     [InlineData(-3)]
     public void Code_size_must_be_positive(int code)
     {
-        var e = Assert.Throws<ArgumentException>(() => new ConvolutionalSliceGenerator(new GeneratorOptions { CodeSize = code }));
+        var e = Assert.Throws<ArgumentException>(() =>
+            new ConvolutionalSliceGenerator(new GeneratorOptions { CodeSize = code }));
         Assert.Contains(code.ToString(), e.Message);
     }
 

@@ -42,7 +42,8 @@ public sealed class DatasetVerifierTests : IDisposable
             new Terminal(output, error, json: false));
         Assert.Equal(49_999, data.Train.Count);
         Assert.Contains("49,999 training and 10,000 test images", error.ToString());
-        Assert.Contains("the official cifar10 has 50,000 training and 10,000 test images; check the files with 'assocconv data verify", error.ToString());
+        Assert.Contains("the official cifar10 has 50,000 training and 10,000 test images; check the files with " +
+            "'assocconv data verify", error.ToString());
     }
 
     [SystemFact("/usr/share/datasets/fashion-mnist", "dataset-fashion-mnist")]

@@ -93,7 +93,8 @@ public sealed class DownloadTests : IDisposable
                     break;
             }
         }
-        catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException) { }
+        catch (Exception e) when (e is HttpListenerException or ObjectDisposedException
+            or InvalidOperationException) { }
     }
 
     public void Dispose()
@@ -222,7 +223,8 @@ public sealed class DownloadTests : IDisposable
             files.Select(f => new DownloadFile(new Uri($"{_base}good/{f}"), Md5(_files[f]))).ToList(), Archive: false);
         var root = Path.Combine(_dir, "datasets");
         var folder = await DatasetDownloader.DownloadAsync(source, root);
-        using (var data = Dataset.Load(DatasetSpec.Parse("fashion-mnist:" + folder))) Assert.Equal(60_000, data.Train.Count);
+        using (var data = Dataset.Load(DatasetSpec.Parse("fashion-mnist:" + folder))) Assert.Equal(60_000,
+            data.Train.Count);
 
         // Debian recompressed its files, so they do not carry the official checksums: the CLI must refuse them
         var output = new StringWriter();
@@ -243,7 +245,9 @@ public sealed class DownloadTests : IDisposable
         var root = Path.Combine(_dir, "datasets");
         var bytes = new byte[100_000];
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var stalled = await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(Source("stall", "a.tar.gz", bytes), root, policy: Quick));
+        var stalled =
+            await Assert.ThrowsAsync<HttpRequestException>(() =>
+            DatasetDownloader.DownloadAsync(Source("stall", "a.tar.gz", bytes), root, policy: Quick));
         Assert.Contains("no data for 1 s after 10 bytes (2 attempts)", stalled.Message);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
         AssertNothingLeft(root);
@@ -252,11 +256,15 @@ public sealed class DownloadTests : IDisposable
         _files["b.tar.gz"] = bytes;
         var capped = new DatasetSource(DatasetKind.Cifar10, "cifar-10-batches-bin",
             [new DownloadFile(new Uri($"{_base}endless/b.tar.gz"), Md5(bytes), bytes.Length)], true);
-        var endless = await Assert.ThrowsAsync<InvalidDataException>(() => DatasetDownloader.DownloadAsync(capped, root, policy: Quick));
+        var endless =
+            await Assert.ThrowsAsync<InvalidDataException>(() =>
+            DatasetDownloader.DownloadAsync(capped, root, policy: Quick));
         Assert.Contains("more than the 100,000 bytes published", endless.Message);
         AssertNothingLeft(root);
 
-        var redirected = await Assert.ThrowsAsync<HttpRequestException>(() => DatasetDownloader.DownloadAsync(Source("redirect", "c.tar.gz", bytes), root, policy: Quick));
+        var redirected =
+            await Assert.ThrowsAsync<HttpRequestException>(() =>
+            DatasetDownloader.DownloadAsync(Source("redirect", "c.tar.gz", bytes), root, policy: Quick));
         Assert.Contains("which is not HTTPS; refused", redirected.Message);
         AssertNothingLeft(root);
     }
@@ -287,7 +295,8 @@ public sealed class DownloadTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("(3 attempts)", stderr);
         Assert.Contains("without a connection, copy the official files (cifar-10-binary.tar.gz)", stderr);
-        Assert.Contains($"into {Path.Combine(root, "cifar-10-batches-bin")}, or into any folder DIR and pass --data cifar10:DIR", stderr);
+        Assert.Contains($"into {Path.Combine(root, "cifar-10-batches-bin")}, or into any folder DIR and pass " +
+            "--data cifar10:DIR", stderr);
         AssertNothingLeft(root);
     }
 

@@ -35,7 +35,8 @@ public sealed class PackageQuickstartTests : IDisposable
         // a fresh package folder, so this build's AssocConv 0.1.0 is the one extracted; the machine's cache as a
         // read-only fallback, so TorchSharp-cpu's libtorch is not downloaded again
         info.Environment["NUGET_PACKAGES"] = Path.Combine(_home, "packages");
-        info.Environment["RestoreAdditionalProjectFallbackFolders"] = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+        info.Environment["RestoreAdditionalProjectFallbackFolders"] =
+            Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["DOTNET_NOLOGO"] = "1";

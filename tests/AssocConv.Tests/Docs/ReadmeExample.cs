@@ -17,8 +17,8 @@ public static class ReadmeExample
         // <readme>
         torch.manual_seed(0);
         // one generator (8x8x3x3 slices from codes of 32 numbers) shared by every associative layer
-        var options = new ModelOptions { Generator = new GeneratorOptions { Slice = new SliceShape(8, 8), CodeSize = 32 } };
-        var model = ModelZoo.Create("small-cnn", options);
+        var generator = new GeneratorOptions { Slice = new SliceShape(8, 8), CodeSize = 32 };
+        var model = ModelZoo.Create("small-cnn", new ModelOptions { Generator = generator });
         ConvolutionGuard.Protect(model);                          // checks libtorch's convolutions before trusting them
         var report = ParameterReport.Of(model);
         Console.WriteLine($"{report.Trainable:N0} trainable parameters, {report.Ratio:F2}x fewer than plain");
@@ -73,7 +73,8 @@ public static class ReadmeExample
         var spec = new ModelSpec("resnet20", new ModelOptions { Generator = generator });
         using var data = Dataset.LoadSample();                    // or Dataset.Load(DatasetSpec.Parse("cifar10"))
         var trainer = Trainer.Start(Path.Combine(runs, "rn20"), spec, data, options);
-        var result = trainer.Run();   // the same run folder as `assocconv train`; Trainer.Resume(folder, data) continues it
+        // the same run folder as `assocconv train`; Trainer.Resume(folder, data) continues it
+        var result = trainer.Run();
         var last = result.History[^1];
         Console.WriteLine($"final epoch: {last.TestAccuracy:F2}% ({last.TestAccuracyFlip:F2}% with flip TTA)");
         // </readme-recipe>

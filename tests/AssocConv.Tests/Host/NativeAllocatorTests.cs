@@ -17,7 +17,8 @@ public class NativeAllocatorTests
                                  "7f20-7f30 r-xp 00000000 08:01 2 /opt/app/libtorch_cpu.so\n";
         Assert.Equal("system", NativeAllocator.FromMaps(glibcOnly));
         Assert.Equal("jemalloc",
-            NativeAllocator.FromMaps(glibcOnly + "7f40-7f50 r-xp 00000000 08:01 3 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"));
+            NativeAllocator.FromMaps(glibcOnly + "7f40-7f50 r-xp 00000000 08:01 3 " +
+                "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"));
     }
 
     [NoPreloadFact]

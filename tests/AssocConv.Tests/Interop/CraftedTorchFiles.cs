@@ -12,7 +12,11 @@ internal sealed class PickleBytes
     public PickleBytes Op(char op) { _stream.WriteByte((byte)op); return this; }
     public PickleBytes Op(byte op) { _stream.WriteByte(op); return this; }
     public PickleBytes Raw(params byte[] bytes) { _stream.Write(bytes); return this; }
-    public PickleBytes Repeat(char op, int times) { for (int k = 0; k < times; k++) _stream.WriteByte((byte)op); return this; }
+    public PickleBytes Repeat(char op, int times)
+    {
+        for (int k = 0; k < times; k++) _stream.WriteByte((byte)op);
+        return this;
+    }
     public PickleBytes Ascii(string text) => Raw(Encoding.ASCII.GetBytes(text));
 
     /// <summary>BINUNICODE.</summary>

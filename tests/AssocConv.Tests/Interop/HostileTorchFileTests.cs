@@ -72,14 +72,16 @@ public sealed class HostileTorchFileTests : IDisposable
         Add("STACK_GLOBAL after DUP and POP", p => p.Str("builtins").Str("eval").Op('2').Op('0')
             .Str("torch").Str("FloatStorage").Op('0').Op('0').Op(0x93));
         Add("STACK_GLOBAL from BINUNICODE8",
-            p => p.Op(0x8d).Raw(BitConverter.GetBytes(5L)).Ascii("posix").Op(0x8d).Raw(BitConverter.GetBytes(6L)).Ascii("system").Op(0x93));
+            p => p.Op(0x8d).Raw(BitConverter.GetBytes(5L)).Ascii("posix")
+                .Op(0x8d).Raw(BitConverter.GetBytes(6L)).Ascii("system").Op(0x93));
         Add("STACK_GLOBAL from UNICODE", p => p.Ascii("Vposix\nVsystem\n").Op(0x93));
         Add("STACK_GLOBAL from an escaped UNICODE", p => p.Ascii("Vpos\\u0069x\nVsystem\n").Op(0x93));
         Add("STACK_GLOBAL from STRING", p => p.Ascii("S'posix'\nS'system'\n").Op(0x93));
         Add("STACK_GLOBAL from SHORT_BINSTRING",
             p => p.Op('U').Raw(5).Ascii("posix").Op('U').Raw(6).Ascii("system").Op(0x93));
         Add("STACK_GLOBAL from BINSTRING",
-            p => p.Op('T').Raw(BitConverter.GetBytes(5)).Ascii("posix").Op('T').Raw(BitConverter.GetBytes(6)).Ascii("system").Op(0x93));
+            p => p.Op('T').Raw(BitConverter.GetBytes(5)).Ascii("posix")
+                .Op('T').Raw(BitConverter.GetBytes(6)).Ascii("system").Op(0x93));
         Add("EXT1", p => p.Op(0x82).Raw(1));
         return routes;
     }

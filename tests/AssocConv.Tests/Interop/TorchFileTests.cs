@@ -99,7 +99,8 @@ public class TorchFileTests
         using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + SharedPath("datasets/cifar-10-batches-bin")));
         using var model = ModelZoo.Create("resnet20",
             new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
-        using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model, file, Reference);
+        using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model,
+            file, Reference);
         var result = Evaluator.Evaluate(model, data.Test, data.Normalization);
         Assert.InRange(result.Accuracy, 91.64 - 0.02, 91.64 + 0.02);
     }
@@ -173,7 +174,8 @@ public sealed class TorchFileFuzzTests : IDisposable
         switch (random.Next(4))
         {
             case 0:   // flip a few bytes
-                for (int k = random.Next(1, 5); k > 0; k--) bytes[random.Next(bytes.Length)] ^= (byte)random.Next(1, 256);
+                for (int k = random.Next(1, 5); k > 0; k--)
+                    bytes[random.Next(bytes.Length)] ^= (byte)random.Next(1, 256);
                 return bytes;
             case 1:   // cut the end
                 return bytes[..random.Next(bytes.Length)];
@@ -242,7 +244,8 @@ public sealed class ExportTests : IDisposable
         torch.manual_seed(3);
         var model = ModelZoo.Create("resnet20",
             new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
-        using (var x = torch.randn(8, 3, 16, 16)) using (model.call(x)) { }   // batch-norm statistics that are not the defaults
+        // batch-norm statistics that are not the defaults
+        using (var x = torch.randn(8, 3, 16, 16)) using (model.call(x)) { }
         model.eval();
         return model;
     }

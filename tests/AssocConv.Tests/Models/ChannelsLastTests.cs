@@ -27,7 +27,8 @@ public class ChannelsLastTests
     {
         torch.manual_seed(11);
         using var model = ModelZoo.Create(name, new ModelOptions { Plain = plain });
-        ConvolutionGuard.Protect(model);   // as the command line and the trainer do: without it this fails where oneDNN errs
+        // as the command line and the trainer do: without it this fails where oneDNN errs
+        ConvolutionGuard.Protect(model);
         model.train();
         using var x = randn(4, 3, size, size);
         using var cl = x.ToMemoryFormat(MemoryFormat.ChannelsLast);
@@ -54,7 +55,8 @@ public class ChannelsLastTests
         double scale64 = logits64.abs().max().item<double>();
         foreach (var (format, l) in new[] { ("contiguous", logits), ("channels-last", logitsCl) })
             Assert.True(MaxAbsDifference(l.to(float64), logits64) <= 1e-4 * scale64,
-                $"{name}: float32 {format} logits differ from float64 by {MaxAbsDifference(l.to(float64), logits64)} (scale {scale64})");
+                $"{name}: float32 {format} logits differ from float64 by {MaxAbsDifference(l.to(float64), logits64)} " +
+                    $"(scale {scale64})");
         Assert.NotEmpty(grads);
         foreach (var (key, g) in grads)
         {

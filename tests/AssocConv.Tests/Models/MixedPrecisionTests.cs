@@ -20,7 +20,8 @@ namespace AssocConv.Tests.Models;
 public class MixedPrecisionTests(ITestOutputHelper output)
 {
     private static double RelativeMax(Tensor actual, Tensor expected) =>
-        (actual.to(float64) - expected.to(float64)).abs().max().item<double>() / expected.to(float64).abs().max().item<double>();
+        (actual.to(float64) - expected.to(float64)).abs().max().item<double>()
+            / expected.to(float64).abs().max().item<double>();
 
     [Theory]
     [InlineData(false)]
@@ -34,10 +35,12 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         nn.Module<Tensor, Tensor> conv = associative
             ? new AssociativeConv2d(generator, 16, 24, 3, padding: 1)
             : ConvolutionBuilder.Ordinary(16, 24, 3, padding: 1);
-        // NCHW with 24 output channels is a configuration libtorch's oneDNN computes wrongly here (23% off in bfloat16):
+        // NCHW with 24 output channels is a configuration libtorch's oneDNN computes wrongly here (23% off in
+        // bfloat16):
         // guarded, as every edge that runs models guards them
         ConvolutionGuard.Protect(conv);
-        var kernel = associative ? ((AssociativeConv2d)conv).GenerateKernel().detach() : ((Conv2d)conv).weight!.detach();
+        var kernel = associative ? ((AssociativeConv2d)conv).GenerateKernel().detach()
+            : ((Conv2d)conv).weight!.detach();
         var x = randn(4, 16, 12, 12);
         var float32 = conv.call(x).detach();
 
@@ -201,7 +204,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + SharedPath("datasets/cifar-10-batches-bin")));
         using var model = ModelZoo.Create("resnet20",
             new ModelOptions { Generator = CifarResNet.DefaultGenerator with { Slice = new SliceShape(16, 16) } });
-        using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model, file, Reference);
+        using (var file = TorchFile.Read(SharedPath(Reference + ".t7"))) ReferenceCheckpoint.LoadInto(model,
+            file, Reference);
         model.eval();
         (long[] Classes, Tensor FirstLogits) Predictions()
         {
@@ -227,7 +231,8 @@ public class MixedPrecisionTests(ITestOutputHelper output)
         double agreement = full.Zip(low).Count(p => p.First == p.Second) / (double)full.Length;
         double accuracy32 = 100.0 * full.Zip(labels).Count(p => p.First == p.Second) / labels.Length;
         double accuracy16 = 100.0 * low.Zip(labels).Count(p => p.First == p.Second) / labels.Length;
-        output.WriteLine($"float32 {accuracy32:F2}%, bfloat16 {accuracy16:F2}%, same class for {100 * agreement:F2}% of the images");
+        output.WriteLine($"float32 {accuracy32:F2}%, bfloat16 {accuracy16:F2}%, same class for " +
+            $"{100 * agreement:F2}% of the images");
         Assert.InRange(accuracy32, 91.62, 91.66);
         Assert.InRange(agreement, 0.995, 1.0);
         Assert.InRange(accuracy16, accuracy32 - 0.3, accuracy32 + 0.3);

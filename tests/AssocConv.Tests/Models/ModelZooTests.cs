@@ -124,7 +124,8 @@ public class ModelZooTests
 
     [Theory]
     [MemberData(nameof(ForwardCases))]
-    public void Every_listed_model_classifies_a_batch_plain_and_associative_and_its_materialized_form_agrees(string name, int size)
+    public void Every_listed_model_classifies_a_batch_plain_and_associative_and_its_materialized_form_agrees(
+        string name, int size)
     {
         torch.manual_seed(5);
         int classes = ModelZoo.Get(name).Classes;

@@ -74,7 +74,8 @@ public class TrainingGradientTests
             double coarse = Numeric(1e-6);
             double fine = Agrees(coarse) ? coarse : Numeric(1e-7);
             Assert.True(Agrees(fine),
-                $"{name}: d loss / d {parameterName}[{i}] is {analytic} by backward, {coarse} and {fine} by finite differences");
+                $"{name}: d loss / d {parameterName}[{i}] is {analytic} by backward, {coarse} and {fine} by " +
+                    "finite differences");
         }
     }
 }

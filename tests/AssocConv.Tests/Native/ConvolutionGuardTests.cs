@@ -88,7 +88,8 @@ public sealed class ConvolutionGuardTests : IDisposable
             Assert.Contains("forward off by", finding);
 
             // a right one passes: bfloat16's rounding stays within its tolerance
-            using var right = randn(2, 16, 7, 7).to(bfloat16).ToMemoryFormat(MemoryFormat.ChannelsLast).requires_grad_();
+            using var right =
+                randn(2, 16, 7, 7).to(bfloat16).ToMemoryFormat(MemoryFormat.ChannelsLast).requires_grad_();
             using var kernel = randn(24, 16, 3, 3).to(bfloat16).requires_grad_();
             using var kept = ConvolutionGuard.Prepare(right, kernel, [1, 1], [1, 1], [1, 1], 1);
             Assert.True(kept.IsChannelsLast());

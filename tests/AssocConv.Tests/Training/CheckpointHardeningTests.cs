@@ -55,7 +55,8 @@ public sealed class CheckpointHardeningTests : IDisposable
         var text = Encoding.ASCII.GetString(bytes);
         int at = text.IndexOf("\"layout\":\"Reference\"", StringComparison.Ordinal);
         Assert.True(at > 0);
-        Encoding.ASCII.GetBytes("\"layout\":\"Blocked\"  ").CopyTo(bytes, at);   // same length, the other layout: a wrong model
+        // same length, the other layout: a wrong model
+        Encoding.ASCII.GetBytes("\"layout\":\"Blocked\"  ").CopyTo(bytes, at);
         File.WriteAllBytes(path, bytes);
         var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Read(path));
         Assert.Contains("does not match its SHA-256", e.Message);

@@ -22,13 +22,15 @@ public sealed class RecipeTests : IDisposable
     private sealed class Recorder(Action? onBatch = null, Action? onEpoch = null) : ITrainingObserver
     {
         public int Batches;
-        public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs, long batchesPerEpoch) { }
+        public void RunStarting(string runDirectory, string description, int firstEpoch, int epochs,
+            long batchesPerEpoch) { }
         public void BatchDone(int epoch, long batch, long batches, double loss, double accuracy, double imagesPerSecond)
         {
             Batches++;
             onBatch?.Invoke();
         }
-        public void EpochDone(EpochMetrics metrics, bool isBest, IReadOnlyList<EpochMetrics> history) => onEpoch?.Invoke();
+        public void EpochDone(EpochMetrics metrics, bool isBest, IReadOnlyList<EpochMetrics> history) =>
+            onEpoch?.Invoke();
     }
 
     /// <summary>The first <paramref name="train"/> training and <paramref name="test"/> test images of the embedded
@@ -50,7 +52,8 @@ public sealed class RecipeTests : IDisposable
             Epochs = 3, BatchSize = 50, ValidationSplit = 0, LearningRate = 0.2, CodeLearningRate = 0.05,
             Schedule = LearningRateScheduleKind.Linear, WarmupEpochs = 1.5, Seed = 5,
         };
-        var trainer = Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions()), data, options);
+        var trainer =
+            Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions()), data, options);
         Assert.Contains(ParameterGroupKind.Codes, trainer.GroupKinds.Cast<ParameterGroupKind>());
         var seen = new List<IReadOnlyList<double>>();
         trainer.Run(new Recorder(onBatch: () => seen.Add(trainer.CurrentLearningRates)));
@@ -76,8 +79,11 @@ public sealed class RecipeTests : IDisposable
         using var sample = Dataset.LoadSample();
         using var data = Small(sample, 64, 20);
         const double epsilon = 0.2;
-        var options = new TrainingOptions { Epochs = 1, BatchSize = 64, ValidationSplit = 0, Augment = false, LabelSmoothing = epsilon, Seed = 2 };
-        var trainer = Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions()), data, options);
+        var options =
+            new TrainingOptions { Epochs = 1, BatchSize = 64, ValidationSplit = 0, Augment = false,
+            LabelSmoothing = epsilon, Seed = 2 };
+        var trainer =
+            Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions()), data, options);
         // confident logits, so that smoothing makes a difference a test can see
         using (no_grad())
             foreach (var linear in trainer.Model.modules().OfType<Linear>()) linear.weight!.mul_(30);
@@ -107,8 +113,10 @@ public sealed class RecipeTests : IDisposable
         using var sample = Dataset.LoadSample();
         using var data = Small(sample, 150, 30);
         const double decay = 0.6;
-        var options = new TrainingOptions { Epochs = 2, BatchSize = 50, ValidationSplit = 0, EmaDecay = decay, Seed = 4 };
-        var trainer = Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions()), data, options);
+        var options =
+            new TrainingOptions { Epochs = 2, BatchSize = 50, ValidationSplit = 0, EmaDecay = decay, Seed = 4 };
+        var trainer =
+            Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions()), data, options);
         Dictionary<string, Tensor> Snapshot(nn.Module m) =>
             m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(float64).clone());
         var expected = Snapshot(trainer.Model);
@@ -128,11 +136,14 @@ public sealed class RecipeTests : IDisposable
         var average = trainer.Average!.Model.state_dict();
         foreach (var (name, value) in expected)
         {
-            double scale = 1 + value.abs().max().item<double>();   // float32 rounding grows with the entries (running variances)
-            Assert.True(MaxAbsDifference(value, average[name]) < 1e-6 * scale, $"{name}: the average differs by {MaxAbsDifference(value, average[name])}");
+            // float32 rounding grows with the entries (running variances)
+            double scale = 1 + value.abs().max().item<double>();
+            Assert.True(MaxAbsDifference(value, average[name]) < 1e-6 * scale, $"{name}: the average differs by " +
+                $"{MaxAbsDifference(value, average[name])}");
         }
         // the raw weights moved away from the average (else the test proves nothing)
-        Assert.Contains(trainer.Model.state_dict(), kv => kv.Value.is_floating_point() && MaxAbsDifference(kv.Value, average[kv.Key]) > 1e-3);
+        Assert.Contains(trainer.Model.state_dict(), kv => kv.Value.is_floating_point()
+            && MaxAbsDifference(kv.Value, average[kv.Key]) > 1e-3);
 
         foreach (var file in new[] { RunFolder.LastCheckpointFile, RunFolder.BestCheckpointFile })
         {
@@ -148,20 +159,25 @@ public sealed class RecipeTests : IDisposable
     {
         using var sample = Dataset.LoadSample();
         using var data = Small(sample, 300, 60);
-        var options = TrainingRecipes.Fast(3) with { BatchSize = 50, EmaDecay = 0.9, CodeLearningRate = 0.03, Seed = 9 };
-        var spec = new ModelSpec("small-cnn", new ModelOptions { Generator = new GeneratorOptions { CodeInit = CodeInit.FanIn } });
+        var options =
+            TrainingRecipes.Fast(3) with { BatchSize = 50, EmaDecay = 0.9, CodeLearningRate = 0.03, Seed = 9 };
+        var spec =
+            new ModelSpec("small-cnn",
+            new ModelOptions { Generator = new GeneratorOptions { CodeInit = CodeInit.FanIn } });
         var whole = Trainer.Start(Path.Combine(_dir, "whole"), spec, data, options);
         var wholeResult = whole.Run();
 
         using var cancel = new CancellationTokenSource();
         int batches = 0;
-        var recorder = new Recorder(onBatch: () => { if (++batches == 9) cancel.Cancel(); });   // in epoch 2, after 3 batches
+        // in epoch 2, after 3 batches
+        var recorder = new Recorder(onBatch: () => { if (++batches == 9) cancel.Cancel(); });
         var split = Trainer.Start(Path.Combine(_dir, "split"), spec, data, options);
         Assert.False(split.Run(recorder, cancel.Token).Completed);
         var resumed = Trainer.Resume(Path.Combine(_dir, "split"), data);
         var resumedResult = resumed.Run();
 
-        static object Numbers(EpochMetrics m) => (m.Epoch, m.LearningRate, m.TrainLoss, m.TrainAccuracy, m.TestLoss, m.TestAccuracy, m.TestAccuracyFlip);
+        static object Numbers(EpochMetrics m) =>
+            (m.Epoch, m.LearningRate, m.TrainLoss, m.TrainAccuracy, m.TestLoss, m.TestAccuracy, m.TestAccuracyFlip);
         Assert.Equal(wholeResult.History.Select(Numbers), resumedResult.History.Select(Numbers));
         Assert.False(double.IsNaN(wholeResult.History[^1].TestAccuracyFlip));
         foreach (var (a, b) in new[] { (whole.Model, resumed.Model), (whole.EvaluationModel, resumed.EvaluationModel) })
@@ -178,12 +194,15 @@ public sealed class RecipeTests : IDisposable
         var reference = TrainingRecipes.Reference();
         Assert.Equal(new TrainingOptions().ToJson().ToJsonString(), reference.ToJson().ToJsonString());
         Assert.Equal((200, 128, 0.05, 0.9, 5e-4, false, LearningRateScheduleKind.Reference, 0.0, 0.0, 5000, true),
-            (reference.Epochs, reference.BatchSize, reference.LearningRate, reference.Momentum, reference.WeightDecay, reference.Nesterov,
-                reference.Schedule, reference.WarmupEpochs, reference.LabelSmoothing, reference.ValidationSplit, reference.Augment));
+            (reference.Epochs, reference.BatchSize, reference.LearningRate, reference.Momentum, reference.WeightDecay,
+                reference.Nesterov,
+                reference.Schedule, reference.WarmupEpochs, reference.LabelSmoothing, reference.ValidationSplit,
+                    reference.Augment));
         Assert.Null(reference.EmaDecay);
         Assert.False(reference.HasGroupSettings);
         // constant within an epoch, /10 at half and three quarters
-        foreach (var (epoch, rate) in new[] { (0, 0.05), (99, 0.05), (100, 0.005), (149, 0.005), (150, 0.0005), (199, 0.0005) })
+        foreach (var (epoch, rate) in new[] { (0, 0.05), (99, 0.05), (100, 0.005), (149, 0.005), (150, 0.0005),
+            (199, 0.0005) })
             foreach (long batch in new long[] { 0, 200, 390 })
                 Assert.Equal(rate, reference.LearningRateAt(epoch, batch, 391), 12);
         // one group over every parameter with the reference's settings
@@ -191,40 +210,53 @@ public sealed class RecipeTests : IDisposable
         var (optimizer, rates, kinds) = ParameterGroups.BuildOptimizer(model, reference);
         var group = Assert.IsType<SGD.ParamGroup>(Assert.Single(optimizer.ParamGroups));
         var settings = group.Options;
-        Assert.Equal((0.05, 0.9, 5e-4, false), (group.LearningRate, settings.momentum!.Value, settings.weight_decay!.Value, settings.nesterov!.Value));
+        Assert.Equal((0.05, 0.9, 5e-4, false),
+            (group.LearningRate, settings.momentum!.Value, settings.weight_decay!.Value, settings.nesterov!.Value));
         Assert.Equal(model.parameters().Count(), group.Parameters.Count());
         Assert.Equal([0.05], rates);
         Assert.Equal([null], kinds);
         // a run recorded before the new options existed reads as the reference recipe
-        var old = JsonNode.Parse("""{"epochs":200,"batch_size":128,"lr":0.05,"momentum":0.9,"weight_decay":0.0005,"schedule":"Reference","milestones":[],"val_split":5000,"augment":true,"seed":1,"train_limit":null,"memory_format":"channels-last"}""")!;
+        var old = JsonNode.Parse("""
+            {"epochs":200,"batch_size":128,"lr":0.05,"momentum":0.9,"weight_decay":0.0005,"schedule":"Reference",
+             "milestones":[],"val_split":5000,"augment":true,"seed":1,"train_limit":null,
+             "memory_format":"channels-last"}
+            """)!;
         Assert.Equal(reference.ToJson().ToJsonString(), TrainingOptions.FromJson(old).ToJson().ToJsonString());
     }
 
     [Fact]
     public void Each_parameter_group_decays_by_its_own_weight_decay()
     {
-        using var model = new ModelSpec("resnet20", new ModelOptions { Generator = GeneratorOptions.Default with { Slice = new SliceShape(16, 16) } }).Build();
+        using var model =
+            new ModelSpec("resnet20",
+            new ModelOptions { Generator = GeneratorOptions.Default with { Slice = new SliceShape(16, 16) } }).Build();
         var kinds = ParameterGroups.Classify(model);
         Assert.Single(kinds, k => k.Kind == ParameterGroupKind.Generator);
         Assert.Equal(18, kinds.Count(k => k.Kind == ParameterGroupKind.Codes));
         Assert.Equal(2 * 19, kinds.Count(k => k.Kind == ParameterGroupKind.Norm));
         Assert.Equal(["classifier.bias"], kinds.Where(k => k.Kind == ParameterGroupKind.Bias).Select(k => k.Name));
-        Assert.Equal(["conv_1_3x3.weight", "classifier.weight"], kinds.Where(k => k.Kind == ParameterGroupKind.Weights).Select(k => k.Name));
+        Assert.Equal(["conv_1_3x3.weight", "classifier.weight"],
+            kinds.Where(k => k.Kind == ParameterGroupKind.Weights).Select(k => k.Name));
 
-        var options = new TrainingOptions { LearningRate = 0.5, Momentum = 0, WeightDecay = 0.1, NormWeightDecay = 0, GeneratorWeightDecay = 0.2, CodeWeightDecay = 0.4 };
+        var options =
+            new TrainingOptions { LearningRate = 0.5, Momentum = 0, WeightDecay = 0.1, NormWeightDecay = 0,
+            GeneratorWeightDecay = 0.2, CodeWeightDecay = 0.4 };
         var (optimizer, _, _) = ParameterGroups.BuildOptimizer(model, options);
         var before = kinds.ToDictionary(k => k.Name, k => k.Parameter.detach().clone());
         using (no_grad())
             foreach (var p in model.parameters())
             {
-                using (var bump = p + 0.5) p.copy_(bump);   // batch-norm biases start at 0: move them so decay would show
+                // batch-norm biases start at 0: move them so decay would show
+                using (var bump = p + 0.5) p.copy_(bump);
                 p.grad = zeros_like(p);
             }
         foreach (var (name, _, _) in kinds) before[name] = model.get_parameter(name)!.detach().clone();
         optimizer.step();
         foreach (var (name, parameter, kind) in kinds)
         {
-            double decay = kind switch { ParameterGroupKind.Norm => 0, ParameterGroupKind.Generator => 0.2, ParameterGroupKind.Codes => 0.4, _ => 0.1 };
+            double decay =
+                kind switch { ParameterGroupKind.Norm => 0, ParameterGroupKind.Generator => 0.2,
+                ParameterGroupKind.Codes => 0.4, _ => 0.1 };
             using var expected = before[name] * (1 - 0.5 * decay);
             Assert.True(MaxAbsDifference(expected, parameter) < 1e-6, $"{name} ({kind}) did not decay by {decay}");
         }
@@ -257,7 +289,9 @@ public sealed class RecipeTests : IDisposable
         using var sample = Dataset.LoadSample();
         using var data = Small(sample, 1000, 300);
         // a briefly trained model: an untrained one gives every image the same class, flipped or not
-        var trainer = Trainer.Start(Path.Combine(_dir, "run"), new ModelSpec("small-cnn", new ModelOptions { Plain = true }), data,
+        var trainer =
+            Trainer.Start(Path.Combine(_dir, "run"),
+            new ModelSpec("small-cnn", new ModelOptions { Plain = true }), data,
             new TrainingOptions { Epochs = 4, BatchSize = 50, ValidationSplit = 0, Seed = 4 });
         trainer.Run();
         var model = trainer.Model;
@@ -270,7 +304,8 @@ public sealed class RecipeTests : IDisposable
         using (no_grad())
         {
             model.eval();
-            foreach (var batch in new BatchPipeline(data.Test, data.Normalization, 300, shuffle: false, augment: false, seed: 0).Epoch(0))
+            foreach (var batch in new BatchPipeline(data.Test, data.Normalization, 300, shuffle: false,
+                augment: false, seed: 0).Epoch(0))
             {
                 using var _ = batch;
                 using var images = batch.Images.contiguous();
@@ -301,7 +336,8 @@ public sealed class RecipeTests : IDisposable
         var parsed = rows.Skip(1).Select(r => r.Split(',')).ToList();
         Assert.Equal(new[] { "0", "2" }, parsed.Select(r => r[0]).Distinct());
         var groups = parsed.Where(r => r[2] == "group").ToList();
-        Assert.Equal(new[] { "Weights", "Generator", "Codes", "Norm", "Bias" }.Order(), groups.Select(r => r[3]).Distinct().Order());
+        Assert.Equal(new[] { "Weights", "Generator", "Codes", "Norm", "Bias" }.Order(),
+            groups.Select(r => r[3]).Distinct().Order());
         double D(string s) => double.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
         foreach (var r in groups.Where(r => r[7] != ""))
             Assert.InRange(D(r[7]) / (0.03 * D(r[5]) / D(r[4])), 0.999, 1.001);

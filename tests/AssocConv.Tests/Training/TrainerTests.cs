@@ -53,10 +53,12 @@ public sealed class TrainerTests : IDisposable
             var result = trainer.Run(recorder);
             var last = result.History[^1];
             Assert.True(last.TrainLoss < recorder.FirstBatchLoss!.Value * 2 / 3,
-                $"{(plain ? "plain" : "associative")}: training loss {recorder.FirstBatchLoss:F3} -> {last.TrainLoss:F3}");
+                $"{(plain ? "plain" : "associative")}: training loss {recorder.FirstBatchLoss:F3} -> " +
+                    $"{last.TrainLoss:F3}");
             Assert.True(last.TestAccuracy > 25,
                 $"{(plain ? "plain" : "associative")}: test accuracy {last.TestAccuracy:F1}%");
-            Console.WriteLine($"{(plain ? "plain" : "associative")}: loss {recorder.FirstBatchLoss:F3} -> {last.TrainLoss:F3}, test {last.TestAccuracy:F1}%");
+            Console.WriteLine($"{(plain ? "plain" : "associative")}: loss {recorder.FirstBatchLoss:F3} -> " +
+                $"{last.TrainLoss:F3}, test {last.TestAccuracy:F1}%");
         }
     }
 
@@ -103,7 +105,8 @@ public sealed class TrainerTests : IDisposable
         Directory.Delete(folder.Combine(RunFolder.LossPlotFile));
         var done = Trainer.Resume(folder.Location, data).Run();
         foreach (var file in new[] { RunFolder.ConfigFile, RunFolder.MetricsFile, RunFolder.SummaryFile,
-            RunFolder.LastCheckpointFile, RunFolder.BestCheckpointFile, RunFolder.LossPlotFile, RunFolder.AccuracyPlotFile })
+            RunFolder.LastCheckpointFile, RunFolder.BestCheckpointFile, RunFolder.LossPlotFile,
+                RunFolder.AccuracyPlotFile })
             Assert.True(File.Exists(folder.Combine(file)), file);
         Assert.NotEmpty(Directory.GetFiles(folder.Combine(RunFolder.EventsFolder)));
         summary = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.Combine(RunFolder.SummaryFile)))!;
