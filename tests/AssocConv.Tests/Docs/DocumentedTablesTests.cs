@@ -4,12 +4,12 @@ using AssocConv.Models;
 
 namespace AssocConv.Tests.Docs;
 
-/// <summary>The README's parameter tables are recomputed, so they cannot drift from the code.</summary>
-public class ReadmeTablesTests
+/// <summary>The documents' parameter tables are recomputed, so they cannot drift from the code.</summary>
+public class DocumentedTablesTests
 {
-    private static List<string[]> Rows(string marker)
+    private static List<string[]> Rows(string document, string marker)
     {
-        var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), document));
         int start = readme.IndexOf($"<!-- {marker} -->", StringComparison.Ordinal);
         int end = readme.IndexOf($"<!-- /{marker} -->", StringComparison.Ordinal);
         Assert.True(start >= 0 && end > start, $"table {marker} not found");
@@ -30,7 +30,7 @@ public class ReadmeTablesTests
     [Fact]
     public void The_depth_table_is_what_the_code_computes()
     {
-        var rows = Rows("depth-table");
+        var rows = Rows("docs/design.md", "depth-table");
         Assert.Equal(14, rows.Count);
         foreach (var row in rows)
         {
