@@ -1,5 +1,5 @@
-// The README's C# examples, compiled and run by ReadmeExampleTests; the README must quote each
-// region between its markers exactly.
+// The C# examples of the README and docs/design.md, compiled and run by ReadmeExampleTests; the documents must
+// quote each region between its markers exactly.
 using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.Models;

@@ -14,13 +14,13 @@ public class ReadmeExampleTests
     }
 
     [Theory]
-    [InlineData("readme")]
-    [InlineData("readme-associate")]
-    [InlineData("readme-recipe")]
-    public void The_readme_quotes_the_examples_exactly(string marker)
+    [InlineData("readme", "README.md")]
+    [InlineData("readme-associate", "docs/design.md")]
+    [InlineData("readme-recipe", "README.md")]
+    public void The_documents_quote_the_examples_exactly(string marker, string document)
     {
-        var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md")).Replace("\r\n", "\n");
-        Assert.Contains(Region(marker), readme);
+        var text = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), document)).Replace("\r\n", "\n");
+        Assert.Contains(Region(marker), text);
     }
 
     [Fact]
@@ -57,6 +57,7 @@ public class ReadmeExampleTests
             Assert.InRange(result.History[^1].TestAccuracy, 50, 100);   // ten classes: chance is 10%
             Assert.False(double.IsNaN(result.History[^1].TestAccuracyFlip));
             Assert.Contains("\"recipe\": \"fast\"", File.ReadAllText(Path.Combine(runs, "rn20", "config.json")));
+            Assert.True(File.Exists(Path.Combine(runs, "rn20", "summary.json")), "the library run wrote no summary");
         }
         finally
         {
