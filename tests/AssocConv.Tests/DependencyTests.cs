@@ -21,6 +21,8 @@ public class DependencyTests
         // the convolution check reaches into both kinds of layer it guards
         ["Native"] = ["Csg", "Models"],
         ["Training"] = ["Csg", "Models", "Data", "Interop", "Native"],
+        // deployment: writes models as ONNX graphs and runs them on ONNX Runtime
+        ["Onnx"] = ["Csg", "Models"],
     };
 
     /// <summary>Helpers every part may use: files, tensor layouts.</summary>

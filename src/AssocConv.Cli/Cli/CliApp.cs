@@ -89,5 +89,5 @@ internal static class CliApp
         e is UsageException or ArgumentException or FormatException or FileNotFoundException
             or DirectoryNotFoundException
             or AssocConv.Data.DataFormatException or InvalidDataException
-                or AssocConv.Interop.CheckpointMismatchException;
+                or AssocConv.Interop.CheckpointMismatchException or AssocConv.Onnx.OnnxExportException;
 }

@@ -4,6 +4,7 @@ using AssocConv.Data;
 using AssocConv.Interop;
 using AssocConv.Models;
 using AssocConv.Native;
+using AssocConv.Onnx;
 using AssocConv.Tensors;
 using AssocConv.Training;
 using Spectre.Console;
@@ -21,8 +22,9 @@ internal static class EvalCommand
         {
             Description = "A checkpoint written by 'assocconv train', or a PyTorch torch.save file of the reference " +
                 "implementation (then give --model and the generator flags)",
-            Required = true,
         };
+        var onnx = new Option<string>("--onnx") { Description = "Instead of --checkpoint: an ONNX file written by " +
+            "'assocconv export --onnx', evaluated on ONNX Runtime alone" };
         var model = new ModelArguments(required: false);
         var data = new DataArguments(required: false);
         var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
@@ -33,6 +35,7 @@ internal static class EvalCommand
         var command = new Command("eval",
             "Evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion matrix, images/s");
         command.Options.Add(checkpoint);
+        command.Options.Add(onnx);
         model.AddTo(command);
         data.AddTo(command);
         foreach (var o in new Option[] { split, batch, format, json }) command.Options.Add(o);
@@ -41,7 +44,17 @@ internal static class EvalCommand
             var device = CommonOptions.ApplyRuntime(result);
             var memoryFormat = CommonOptions.ReadMemoryFormat(result, format);
             var term = terminal(result.GetValue(json));
-            var path = result.GetValue(checkpoint)!;
+            if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");
+            if (result.GetValue(onnx) is { } onnxPath)
+            {
+                if (result.GetValue(checkpoint) is not null || model.Given(result))
+                    throw new UsageException("--onnx: the file describes its model; leave out " +
+                        "--checkpoint and --model");
+                return EvaluateOnnx(onnxPath, data, result, result.GetValue(split)!, result.GetValue(batch), term,
+                    result.GetValue(json));
+            }
+            var path = result.GetValue(checkpoint)
+                ?? throw new UsageException("--checkpoint FILE (or --onnx FILE) is required");
             if (!File.Exists(path)
                 && !Directory.Exists(path)) throw new FileNotFoundException($"no checkpoint at {path}", path);
             bool ours = Checkpoint.IsCheckpoint(path);
@@ -71,12 +84,7 @@ internal static class EvalCommand
             spec = spec with { Options = spec.Options with { InputChannels = (int)dataset.Train.Channels,
                 NumClasses = spec.Options.NumClasses ?? dataset.NumClasses } };
             string which = result.GetValue(split)!.ToLowerInvariant();
-            var images = which switch
-            {
-                "test" => dataset.Test,
-                "train" => dataset.Train,
-                _ => throw new UsageException($"--split: '{which}' is not test or train"),
-            };
+            var images = Split(dataset, which);
             if (images.Channels != spec.Options.InputChannels || dataset.NumClasses != spec.Options.NumClasses)
                 throw new UsageException($"{path} was trained on {spec.Options.InputChannels}-channel images with " +
                     $"{spec.Options.NumClasses} classes; " +
@@ -85,7 +93,6 @@ internal static class EvalCommand
             ConvolutionGuard.Protect(net);
             load(net);
             net.to(device);
-            if (result.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1");
             var r = Evaluator.Evaluate(net, images, dataset.Normalization, result.GetValue(batch), device,
                 memoryFormat);
             Render(term.Results, spec.Describe(), which, images.ClassNames, r);
@@ -97,7 +104,59 @@ internal static class EvalCommand
         return command;
     }
 
-    private static JsonObject ToJson(string path, ModelSpec spec, DatasetSpec data, string split,
+    private static LabeledImages Split(Dataset dataset, string which) => which switch
+    {
+        "test" => dataset.Test,
+        "train" => dataset.Train,
+        _ => throw new UsageException($"--split: '{which}' is not test or train"),
+    };
+
+    // the same measures and output as for a checkpoint, with ONNX Runtime computing the logits
+    private static int EvaluateOnnx(string path, DataArguments data, ParseResult result, string split, int batchSize,
+        Terminal term, bool json)
+    {
+        using var onnx = OnnxModel.Load(path, torch.get_num_threads());
+        var dataSpec = data.Spec(result) ?? (onnx.Data is { } recorded ? DatasetSpec.Parse(recorded)
+            : throw new UsageException($"{path} does not record its dataset: give --data"));
+        using var dataset = DataArguments.Load(dataSpec, term);
+        string which = split.ToLowerInvariant();
+        var images = Split(dataset, which);
+        if (images.Channels != onnx.InputSize.Channels || dataset.NumClasses != onnx.Classes)
+            throw new UsageException($"{path} takes {onnx.InputSize.Channels}-channel images and has {onnx.Classes} " +
+                $"outputs; {dataSpec} has {images.Channels} channels and {dataset.NumClasses} classes");
+        // the normalisation the model was trained with, when the file records it
+        var normalization = onnx.Mean.Count > 0 ? new Normalization(onnx.Mean.ToArray(), onnx.Std.ToArray())
+            : dataset.Normalization;
+        var r = Evaluator.Evaluate(OnnxLogits.Of(onnx), images, normalization, batchSize, CPU, MemoryFormat.Contiguous);
+        string description = $"{Path.GetFileName(path)} (ONNX Runtime, {onnx.Form.ToString().ToLowerInvariant()})";
+        Render(term.Results, description, which, images.ClassNames, r);
+        if (json)
+        {
+            var output = ToJson(path, null, dataSpec, which, images.ClassNames, r);
+            output.Remove("checkpoint");
+            output["onnx"] = path;
+            output["model"] = ModelJson(onnx.Model);
+            output["form"] = onnx.Form.ToString().ToLowerInvariant();
+            term.Out.WriteLine(output.ToJsonString(new() { WriteIndented = true }));
+        }
+        return ExitCodes.Success;
+    }
+
+    // the exported model's description as JSON, or as the text it is when a hand-edited file holds no JSON
+    private static JsonNode? ModelJson(string text)
+    {
+        if (text.Length == 0) return null;
+        try
+        {
+            return JsonNode.Parse(text);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return JsonValue.Create(text);
+        }
+    }
+
+    private static JsonObject ToJson(string path, ModelSpec? spec, DatasetSpec data, string split,
         IReadOnlyList<string> classes, EvaluationResult r)
     {
         var perClass = new JsonObject();
@@ -110,7 +169,7 @@ internal static class EvalCommand
         return new JsonObject
         {
             ["checkpoint"] = path,
-            ["model"] = spec.ToJson(),
+            ["model"] = spec?.ToJson(),
             ["data"] = data.ToString(),
             ["split"] = split,
             ["samples"] = r.Samples,

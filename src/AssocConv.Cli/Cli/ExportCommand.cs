@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Interop;
 using AssocConv.Models;
+using AssocConv.Onnx;
 using AssocConv.Training;
 using Spectre.Console;
 using TorchSharp;
@@ -24,11 +25,15 @@ internal static class ExportCommand
             "tensors as float16" };
         var materialized = new Option<bool>("--materialized") { Description = "A torch.save file of the equivalent " +
             "plain model, generated kernels baked into ordinary convolutions" };
+        var onnx = new Option<bool>("--onnx") { Description = "An ONNX file (opset 17) for ONNX Runtime, generated " +
+            "kernels baked into ordinary convolutions" };
+        var onnxGenerator = new Option<bool>("--onnx-generator") { Description = "An ONNX file that keeps the " +
+            "generator and the codes and builds each kernel in the graph: as small as --compact" };
         var json = CommonOptions.Json();
         var command = new Command("export",
             "Write a checkpoint as a torch.save file under the reference implementation's names (default), as a " +
-                "compact file, or materialized");
-        foreach (var o in new Option[] { checkpoint, output, compact, fp16, materialized,
+                "compact file, materialized, or as ONNX");
+        foreach (var o in new Option[] { checkpoint, output, compact, fp16, materialized, onnx, onnxGenerator,
             json }) command.Options.Add(o);
         command.SetAction(result =>
         {
@@ -36,7 +41,9 @@ internal static class ExportCommand
             var term = terminal(result.GetValue(json));
             bool isCompact = result.GetValue(compact), isMaterialized = result.GetValue(materialized),
                 half = result.GetValue(fp16);
-            if (isCompact && isMaterialized) throw new UsageException("--compact and --materialized: choose one");
+            bool isOnnx = result.GetValue(onnx), isOnnxGenerator = result.GetValue(onnxGenerator);
+            if (new[] { isCompact, isMaterialized, isOnnx, isOnnxGenerator }.Count(b => b) > 1)
+                throw new UsageException("--compact, --materialized, --onnx and --onnx-generator: choose one");
             if (half && !isCompact) throw new UsageException("--fp16 applies to --compact only");
             var path = result.GetValue(checkpoint)!;
             var (header, model) = Checkpoint.LoadModel(path);
@@ -44,7 +51,24 @@ internal static class ExportCommand
             var spec = ModelSpec.FromJson(header["model"]!);
             var outPath = result.GetValue(output)!;
             string kind;
-            if (isCompact)
+            if (isOnnx || isOnnxGenerator)
+            {
+                var data = header["data"];
+                var form = isOnnxGenerator ? OnnxForm.Generator : OnnxForm.Materialized;
+                OnnxExport.Save(model, outPath, new OnnxExportOptions
+                {
+                    Form = form,
+                    InputSize = data is null ? (spec.Options.InputChannels, 32, 32)
+                        : ((long)data["channels"]!, (long)data["height"]!, (long)data["width"]!),
+                    Mean = data?["mean"]?.AsArray().Select(v => (double)v!).ToArray() ?? [],
+                    Std = data?["std"]?.AsArray().Select(v => (double)v!).ToArray() ?? [],
+                    ClassNames = data?["class_names"]?.AsArray().Select(v => (string)v!).ToArray() ?? [],
+                    Data = (string?)data?["spec"],
+                    ModelDescription = spec.ToJson().ToJsonString(),
+                });
+                kind = isOnnxGenerator ? "ONNX, generator and codes" : "ONNX, kernels baked in";
+            }
+            else if (isCompact)
             {
                 var compactHeader = new JsonObject
                 {

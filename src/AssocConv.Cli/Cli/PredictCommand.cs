@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using AssocConv.Data;
 using AssocConv.Models;
+using AssocConv.Onnx;
 using AssocConv.Training;
 using Spectre.Console;
 using TorchSharp;
@@ -14,8 +15,10 @@ internal static class PredictCommand
 {
     public static Command Create(Func<bool, Terminal> terminal)
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv train'",
-            Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint written by 'assocconv " +
+            "train'" };
+        var onnx = new Option<string>("--onnx") { Description = "Instead of --checkpoint: an ONNX file written by " +
+            "'assocconv export --onnx', run on ONNX Runtime alone" };
         var top = new Option<int>("--top") { Description = "How many classes to show per image",
             DefaultValueFactory = _ => 5 };
         var images = new Argument<string[]>("IMAGE") { Description = "Image files (PNG, JPEG, BMP, GIF, WebP; " +
@@ -24,6 +27,7 @@ internal static class PredictCommand
         var command = new Command("predict",
             "Classify images with a trained model: the top classes with probabilities");
         command.Options.Add(checkpoint);
+        command.Options.Add(onnx);
         command.Options.Add(top);
         command.Options.Add(json);
         command.Arguments.Add(images);
@@ -31,23 +35,13 @@ internal static class PredictCommand
         {
             var device = CommonOptions.ApplyRuntime(result);
             var term = terminal(result.GetValue(json));
-            var path = result.GetValue(checkpoint)!;
-            if (!Checkpoint.IsCheckpoint(path))
-                throw new UsageException($"{path} is not an AssocConv checkpoint (a PyTorch file has no class names " +
-                    "or normalisation): " +
-                    $"convert it with 'assocconv import --checkpoint {path} --model NAME [--slice S --code-size C] " +
-                        "--data DATA --out FILE.ckpt' and predict with that");
-            var (header, model) = Checkpoint.LoadModel(path);
-            using var _ = model;
-            var data = header["data"]!;
-            var classes = data["class_names"]!.AsArray().Select(c => (string)c!).ToArray();
-            var normalization = new Normalization(data["mean"]!.AsArray().Select(v => (double)v!).ToArray(),
-                data["std"]!.AsArray().Select(v => (double)v!).ToArray());
-            int channels = (int)data["channels"]!, height = (int)data["height"]!, width = (int)data["width"]!;
+            using var classifier = result.GetValue(onnx) is { } onnxPath
+                ? OnnxClassifier(onnxPath, result.GetValue(checkpoint))
+                : CheckpointClassifier(result.GetValue(checkpoint), device);
+            var (classes, normalization, channels, height, width, logitsOf, _) = classifier;
+            if (result.GetValue(onnx) is not null) device = CPU;
             int k = Math.Min(result.GetValue(top), classes.Length);
             if (k < 1) throw new UsageException("--top must be at least 1");
-            model.to(device);
-            model.eval();
             var output = new JsonArray();
             foreach (var image in result.GetValue(images)!)
             {
@@ -59,7 +53,7 @@ internal static class PredictCommand
                     device);
                 using var batch = pipeline.Epoch(0).Single();
                 Tensor probabilities;
-                using (no_grad()) probabilities = nn.functional.softmax(model.call(batch.Images), 1)[0];
+                using (no_grad()) probabilities = nn.functional.softmax(logitsOf(batch.Images), 1)[0];
                 var (values, indices) = probabilities.topk(k);
                 var p = values.cpu().data<float>().ToArray();
                 var c = indices.cpu().data<long>().ToArray();
@@ -79,5 +73,45 @@ internal static class PredictCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>What predict needs of a model, whichever runtime computes it.</summary>
+    private sealed record Classifier(string[] Classes, Normalization Normalization, int Channels, int Height, int Width,
+        Func<Tensor, Tensor> LogitsOf, IDisposable Owner) : IDisposable
+    {
+        public void Dispose() => Owner.Dispose();
+    }
+
+    private static Classifier CheckpointClassifier(string? path, Device device)
+    {
+        if (path is null) throw new UsageException("--checkpoint FILE (or --onnx FILE) is required");
+        if (!Checkpoint.IsCheckpoint(path))
+            throw new UsageException($"{path} is not an AssocConv checkpoint (a PyTorch file has no class names " +
+                "or normalisation): " +
+                $"convert it with 'assocconv import --checkpoint {path} --model NAME [--slice S --code-size C] " +
+                    "--data DATA --out FILE.ckpt' and predict with that");
+        var (header, model) = Checkpoint.LoadModel(path);
+        var data = header["data"]!;
+        model.to(device);
+        model.eval();
+        return new Classifier(data["class_names"]!.AsArray().Select(c => (string)c!).ToArray(),
+            new Normalization(data["mean"]!.AsArray().Select(v => (double)v!).ToArray(),
+                data["std"]!.AsArray().Select(v => (double)v!).ToArray()),
+            (int)data["channels"]!, (int)data["height"]!, (int)data["width"]!, model.call, model);
+    }
+
+    private static Classifier OnnxClassifier(string path, string? checkpoint)
+    {
+        if (checkpoint is not null) throw new UsageException("--onnx and --checkpoint: give one");
+        var onnx = OnnxModel.Load(path, torch.get_num_threads());
+        if (onnx.ClassNames.Count == 0 || onnx.Mean.Count == 0)
+        {
+            onnx.Dispose();
+            throw new UsageException($"{path} records no class names or normalisation; export it from a checkpoint " +
+                "with 'assocconv export --onnx'");
+        }
+        var (c, h, w) = onnx.InputSize;
+        return new Classifier(onnx.ClassNames.ToArray(), new Normalization(onnx.Mean.ToArray(), onnx.Std.ToArray()),
+            (int)c, (int)h, (int)w, OnnxLogits.Of(onnx), onnx);
     }
 }

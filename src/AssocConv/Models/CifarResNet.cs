@@ -87,7 +87,7 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
 
     /// <summary>conv-bn-relu-conv-bn plus shortcut, then relu; both 3x3 convolutions are generated in the
     /// reference.</summary>
-    private sealed class BasicBlock : nn.Module<Tensor, Tensor>
+    internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         private nn.Module<Tensor, Tensor> conv_a, conv_b;   // writable: Materialize swaps them
         private Parameter? code, code2;                     // the reference's names for the codes of conv_a and conv_b
@@ -124,6 +124,9 @@ public sealed class CifarResNet : nn.Module<Tensor, Tensor>
 public sealed class ZeroPadShortcut : nn.Module<Tensor, Tensor>
 {
     private readonly long _inChannels, _outChannels, _stride;
+
+    /// <summary>Channels in and out (the added ones are zeros) and the subsampling step.</summary>
+    public (long In, long Out, long Stride) Shape => (_inChannels, _outChannels, _stride);
 
     /// <summary>Creates the shortcut.</summary>
     /// <exception cref="ArgumentException">Fewer output than input channels, or a stride below 1.</exception>

@@ -34,9 +34,25 @@ public static class Evaluator
         Normalization normalization,
         int batchSize = 256, Device? device = null, MemoryFormat format = MemoryFormat.ChannelsLast, bool flip = false)
     {
-        long flipCorrect = 0;
         bool wasTraining = model.training;
         model.eval();
+        try
+        {
+            return Evaluate(model.call, data, normalization, batchSize, device, format, flip);
+        }
+        finally
+        {
+            if (wasTraining) model.train();
+        }
+    }
+
+    /// <summary>The same measures for any classifier given as a function from a batch of normalised images to logits
+    /// (a model on another runtime, such as an ONNX file on ONNX Runtime).</summary>
+    public static EvaluationResult Evaluate(Func<Tensor, Tensor> logitsOf, LabeledImages data,
+        Normalization normalization, int batchSize = 256, Device? device = null,
+        MemoryFormat format = MemoryFormat.ChannelsLast, bool flip = false)
+    {
+        long flipCorrect = 0;
         int classes = data.ClassNames.Count;
         var confusion = new long[classes, classes];
         double lossSum = 0;
@@ -49,20 +65,19 @@ public static class Evaluator
             {
                 using var _ = batch;
                 using var scope = NewDisposeScope();
-                var logits = model.call(batch.Images);
+                var logits = logitsOf(batch.Images);
                 lossSum += nn.functional.cross_entropy(logits, batch.Labels, reduction: nn.Reduction.Sum).item<float>();
                 var predicted = logits.argmax(1).cpu().data<long>().ToArray();
                 var truth = batch.Labels.cpu().data<long>().ToArray();
                 for (int i = 0; i < truth.Length; i++) confusion[truth[i], predicted[i]]++;
                 if (flip)
                 {
-                    var both = logits + model.call(batch.Images.flip(3));
+                    var both = logits + logitsOf(batch.Images.flip(3));
                     flipCorrect += both.argmax(1).eq(batch.Labels).sum().item<long>();
                 }
             }
         }
         watch.Stop();
-        if (wasTraining) model.train();
         long n = data.Count, correct = 0;
         var perClass = new double[classes];
         for (int c = 0; c < classes; c++)

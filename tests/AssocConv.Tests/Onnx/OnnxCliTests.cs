@@ -1,0 +1,93 @@
+using System.Text.Json;
+using AssocConv.Data;
+using SkiaSharp;
+using static AssocConv.Tests.TestSupport;
+
+namespace AssocConv.Tests.Onnx;
+
+public sealed class OnnxCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-onnx-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args) => RunCli(args);
+
+    private const string Reference = "fixtures/reference-checkpoints/resnet20-csg-16x16-code72.t7";
+
+    [SharedFact(Reference)]
+    public void The_reference_resnet20_exported_both_ways_scores_its_accuracy_on_onnx_runtime_and_predicts_alike()
+    {
+        var data = "cifar10:" + SharedPath("datasets/cifar-10-batches-bin");
+        var imported = Path.Combine(_dir, "rn20.ckpt");
+        var (code, stdout, stderr) = Run("import", "--checkpoint", SharedPath(Reference), "--model", "resnet20",
+            "--slice", "16x16", "--code-size", "72", "--data", data, "--out", imported);
+        Assert.True(code == 0, stderr);
+
+        // an image of the test set, as a PNG
+        using var cifar = Dataset.Load(DatasetSpec.Parse(data));
+        var png = Path.Combine(_dir, "test-0.png");
+        using (var bitmap = new SKBitmap(32, 32, SKColorType.Rgba8888, SKAlphaType.Opaque))
+        {
+            var pixels = cifar.Test.Images[0].data<byte>().ToArray();   // [3, 32, 32]
+            for (int y = 0; y < 32; y++)
+                for (int x = 0; x < 32; x++)
+                    bitmap.SetPixel(x, y, new SKColor(pixels[y * 32 + x], pixels[1024 + y * 32 + x],
+                        pixels[2048 + y * 32 + x]));
+            using var file = File.Create(png);
+            bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
+        }
+        (code, stdout, stderr) = Run("predict", "--checkpoint", imported, "--top", "10", "--json", png);
+        Assert.True(code == 0, stderr);
+        var expected = Probabilities(stdout);
+
+        foreach (var form in new[] { "--onnx", "--onnx-generator" })
+        {
+            var onnx = Path.Combine(_dir, $"rn20{form}.onnx");
+            (code, stdout, stderr) = Run("export", "--checkpoint", imported, form, "--out", onnx, "--json");
+            Assert.True(code == 0, stderr);
+            // no --data: the file records its dataset (and the folder it was read from)
+            (code, stdout, stderr) = Run("eval", "--onnx", onnx, "--json");
+            Assert.True(code == 0, stderr);
+            using (var doc = JsonDocument.Parse(stdout))
+            {
+                Assert.InRange(doc.RootElement.GetProperty("accuracy").GetDouble(), 91.62, 91.66);
+                Assert.Equal(10_000, doc.RootElement.GetProperty("samples").GetInt64());
+                Assert.Equal("resnet20", doc.RootElement.GetProperty("model").GetProperty("name").GetString());
+            }
+            (code, stdout, stderr) = Run("predict", "--onnx", onnx, "--top", "10", "--json", png);
+            Assert.True(code == 0, stderr);
+            var actual = Probabilities(stdout);
+            Assert.Equal(expected.Select(p => p.Class), actual.Select(p => p.Class));
+            Assert.All(expected.Zip(actual), p => Assert.InRange(p.Second.P - p.First.P, -1e-4, 1e-4));
+        }
+    }
+
+    private static List<(string Class, double P)> Probabilities(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement[0].GetProperty("top").EnumerateArray()
+            .Select(t => (t.GetProperty("class").GetString()!, t.GetProperty("probability").GetDouble())).ToList();
+    }
+
+    [Fact]
+    public void A_model_the_exporter_does_not_know_exits_2_naming_it_and_eval_refuses_a_file_that_is_not_onnx()
+    {
+        var run = Path.Combine(_dir, "dn");
+        var (code, _, stderr) = Run("train", "--model", "densenet-bc-40-12", "--data", "sample", "--epochs", "1",
+            "--train-limit", "64", "--val-split", "0", "--batch-size", "32", "--out", run);
+        Assert.True(code == 0, stderr);
+        var onnx = Path.Combine(_dir, "dn.onnx");
+        (code, _, stderr) = Run("export", "--checkpoint", Path.Combine(run, "last.ckpt"), "--onnx", "--out", onnx);
+        Assert.Equal(2, code);
+        Assert.Contains("which the ONNX exporter does not know", stderr);
+        Assert.False(File.Exists(onnx));
+
+        var notOnnx = Path.Combine(_dir, "not.onnx");
+        File.WriteAllText(notOnnx, "hello");
+        (code, _, stderr) = Run("eval", "--onnx", notOnnx, "--data", "sample");
+        Assert.Equal(2, code);
+        Assert.Contains("ONNX Runtime cannot load it", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+}

@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using AssocConv.Csg;
+using AssocConv.Models;
+using AssocConv.Native;
+using AssocConv.Onnx;
+using TorchSharp;
+using static AssocConv.Tests.TestSupport;
+using static TorchSharp.torch;
+
+namespace AssocConv.Tests.Onnx;
+
+public sealed class OnnxExportTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("assocconv-onnx-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    // the models the exporter knows, each plain, associative in the reference layout, and blocked
+    public static TheoryData<string, string, OnnxForm> Cases()
+    {
+        var data = new TheoryData<string, string, OnnxForm>();
+        foreach (var name in new[] { "small-cnn", "resnet20" })
+            foreach (var variant in new[] { "plain", "reference", "blocked", "associated" })
+                foreach (var form in new[] { OnnxForm.Materialized, OnnxForm.Generator })
+                    if (variant != "plain" || form == OnnxForm.Materialized) data.Add(name, variant, form);
+        return data;
+    }
+
+    private static nn.Module<Tensor, Tensor> Build(string name, string variant)
+    {
+        manual_seed(5);
+        var options = variant switch
+        {
+            "plain" => new ModelOptions { Plain = true },
+            "blocked" => new ModelOptions
+            {
+                Generator = ModelZoo.Get(name).DefaultGenerator with { Layout = SliceLayout.Blocked },
+            },
+            _ => new ModelOptions(),
+        };
+        var model = ModelZoo.Create(name, variant == "associated" ? new ModelOptions { Plain = true } : options);
+        if (variant == "associated")   // a plain model made associative, as a user's own model would be
+            Associator.Associate(model, new GeneratorOptions { Slice = new SliceShape(8, 8), CodeSize = 24 });
+        Perturb(model);
+        model.eval();
+        return model;
+    }
+
+    // batch-norm statistics and affine parameters away from their defaults, so that a wrong mapping shows
+    private static void Perturb(nn.Module model)
+    {
+        using var _ = no_grad();
+        foreach (var bn in model.modules().OfType<TorchSharp.Modules.BatchNorm2d>())
+        {
+            bn.running_mean!.copy_(randn_like(bn.running_mean) * 0.1);
+            bn.running_var!.copy_(rand_like(bn.running_var) + 0.5);
+            bn.weight!.copy_(rand_like(bn.weight) + 0.5);
+            bn.bias!.copy_(randn_like(bn.bias) * 0.1);
+        }
+    }
+
+    private static double RelativeDifference(float[] actual, Tensor expected)
+    {
+        var e = expected.data<float>().ToArray();
+        Assert.Equal(e.Length, actual.Length);
+        double scale = e.Max(Math.Abs), worst = 0;
+        for (int i = 0; i < e.Length; i++) worst = Math.Max(worst, Math.Abs(actual[i] - e[i]));
+        return worst / scale;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Onnx_runtime_gives_our_outputs_for_batches_of_7_and_1(string name, string variant, OnnxForm form)
+    {
+        using var model = Build(name, variant);
+        ConvolutionGuard.Protect(model);
+        var path = Path.Combine(_dir, "model.onnx");
+        OnnxExport.Save(model, path, new OnnxExportOptions { Form = form });
+        using var onnx = OnnxModel.Load(path);
+        foreach (int batch in new[] { 7, 1 })
+        {
+            using var x = randn(batch, 3, 32, 32);
+            using var _ = no_grad();
+            using var ours = model.call(x);
+            var theirs = onnx.Run(x.data<float>().ToArray(), batch);
+            double difference = RelativeDifference(theirs, ours);
+            Assert.True(difference < 1e-4, $"{name} {variant} {form}, batch {batch}: {difference:E2} relative");
+        }
+    }
+
+    [Fact]
+    public void The_file_carries_its_metadata_a_dynamic_batch_and_the_generator_form_is_compact()
+    {
+        using var model = Build("resnet56", "reference");
+        var options = new OnnxExportOptions
+        {
+            Mean = [0.4914, 0.4822, 0.4465], Std = [0.247, 0.2435, 0.2616],
+            ClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+            ModelDescription = """{"name":"resnet56"}""",
+        };
+        var baked = Path.Combine(_dir, "baked.onnx");
+        var generated = Path.Combine(_dir, "generated.onnx");
+        OnnxExport.Save(model, baked, options);
+        OnnxExport.Save(model, generated, options with { Form = OnnxForm.Generator });
+        using (var onnx = OnnxModel.Load(generated))
+        {
+            Assert.Equal((3L, 32L, 32L), onnx.InputSize);
+            Assert.Equal(options.Mean, onnx.Mean);
+            Assert.Equal(options.Std, onnx.Std);
+            Assert.Equal(options.ClassNames, onnx.ClassNames);
+            Assert.Equal(10, onnx.Classes);
+            Assert.Equal(OnnxForm.Generator, onnx.Form);
+            Assert.Equal(options.ModelDescription, onnx.Model);
+            Assert.Equal(160_450, onnx.Trainable);
+        }
+        var file = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(baked));
+        Assert.Equal("batch", file.Graph.Input.Single().Type.TensorType.Shape.Dim[0].DimParam);
+        Assert.Equal(OnnxExport.OutputName, file.Graph.Output.Single().Name);
+        Assert.True(file.OpsetImport.Single().Version >= 17);
+        // the generator and the codes (160,450 trainable parameters in all) against every kernel baked in
+        long bakedBytes = new FileInfo(baked).Length, generatedBytes = new FileInfo(generated).Length;
+        Assert.True(generatedBytes < bakedBytes / 4, $"{generatedBytes:N0} bytes against {bakedBytes:N0} baked");
+    }
+
+    private sealed class Doubler : nn.Module<Tensor, Tensor>
+    {
+        public Doubler() : base("Doubler") { }
+        public override Tensor forward(Tensor x) => x * 2;
+    }
+
+    [Fact]
+    public void A_module_the_exporter_does_not_know_is_refused_by_path_and_nothing_is_written()
+    {
+        using var model = nn.Sequential(("stem", nn.Conv2d(3, 8, 3, padding: 1)), ("scale", new Doubler()),
+            ("pool", nn.AdaptiveAvgPool2d(1)));
+        var path = Path.Combine(_dir, "refused.onnx");
+        File.WriteAllText(path, "the previous file");
+        var e = Assert.Throws<OnnxExportException>(() => OnnxExport.Save(model, path));
+        Assert.Contains("'scale' is a Doubler", e.Message);
+        Assert.Equal("the previous file", File.ReadAllText(path));
+
+        // a module registered inside a known block but outside its forward pass as the exporter knows it
+        using var resnet = Build("resnet20", "plain");
+        var block = resnet.named_modules().Single(m => m.name == "stage_2.1").module;
+        block.register_module("extra", new Doubler());
+        e = Assert.Throws<OnnxExportException>(() => OnnxExport.Save(resnet, path));
+        Assert.Contains("'stage_2.1.extra' (Doubler) is not part of the exported graph", e.Message);
+    }
+
+    private const string Checker = "/usr/lib/python3/dist-packages/onnx/checker.py";
+
+    [SystemFact(Checker, "python3-onnx")]
+    public void Onnx_s_own_checker_accepts_both_forms()
+    {
+        using var model = Build("resnet20", "blocked");
+        foreach (var form in new[] { OnnxForm.Materialized, OnnxForm.Generator })
+        {
+            var path = Path.Combine(_dir, $"{form}.onnx");
+            OnnxExport.Save(model, path, new OnnxExportOptions { Form = form });
+            var info = new ProcessStartInfo("/usr/bin/python3",
+                ["-c", "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)", path])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            };
+            using var p = Process.Start(info)!;
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, $"{form}: {err}");
+        }
+    }
+}
