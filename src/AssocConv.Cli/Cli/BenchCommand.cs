@@ -43,12 +43,18 @@ internal static class BenchCommand
                 "train --precision)",
             DefaultValueFactory = _ => MixedPrecision.Float32Name,
         };
+        var onnx = new Option<bool>("--onnx")
+        {
+            Description = "Instead: the associative model's inference images/s at batch 1 and --batch-size on " +
+                "libtorch (cached kernels, materialized) and ONNX Runtime (kernels baked in, generator form), " +
+                "side by side",
+        };
         var json = CommonOptions.Json();
         var command = new Command("bench",
             "Measure plain and associative models side by side: training and inference images/s, kernel generation, " +
                 "memory, data pipeline, FLOP rate");
         foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep,
-            maxThreads, minThreads, precisions, json }) command.Options.Add(o);
+            maxThreads, minThreads, precisions, onnx, json }) command.Options.Add(o);
         data.AddTo(command);
         command.SetAction(result =>
         {
@@ -81,6 +87,22 @@ internal static class BenchCommand
                 MemoryRounds = result.GetValue(rounds), StepsPerRound = result.GetValue(roundSteps), Data = dataset,
                 MemoryFormat = memoryFormat,
             };
+            if (result.GetValue(onnx))
+            {
+                var onnxResults = names.SelectMany(name => OnnxInferenceBenchmark.Run(name, options,
+                    what => term.Error.WriteLine($"{name}: {what}"))).ToList();
+                if (result.GetValue(json))
+                    term.Out.WriteLine(new JsonArray(onnxResults.Select(r => (JsonNode)new JsonObject
+                    {
+                        ["model"] = r.Model, ["batch_size"] = r.BatchSize,
+                        ["threads"] = TorchSharp.torch.get_num_threads(), ["libtorch_cached"] = M(r.LibtorchCached),
+                        ["libtorch_materialized"] = M(r.LibtorchMaterialized),
+                        ["onnx_materialized"] = M(r.OnnxMaterialized), ["onnx_generator"] = M(r.OnnxGenerator),
+                    }).ToArray()).ToJsonString(new() { WriteIndented = true }));
+                else
+                    term.Out.Write(OnnxMarkdown(onnxResults, options));
+                return ExitCodes.Success;
+            }
             if (result.GetValue(sweep))
             {
                 var settings = SettingsSweep.AllSettings(result.GetValue(maxThreads), result.GetValue(minThreads),
@@ -105,6 +127,23 @@ internal static class BenchCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static string OnnxMarkdown(IReadOnlyList<OnnxInferenceResult> results, BenchmarkOptions o)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"Inference images/s of the associative model, {TorchSharp.torch.get_num_threads()} threads, " +
+            $"medians of {o.Repetitions} interleaved repetitions of {o.Steps} steps (min-max in brackets).");
+        sb.AppendLine();
+        sb.AppendLine("| model | batch | libtorch, cached kernels | libtorch, materialized | ONNX Runtime, baked | " +
+            "ONNX Runtime, generator form | ONNX Runtime baked / libtorch cached |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        static string S(Measurement m) => $"{m.Median:F0} ({m.Min:F0}-{m.Max:F0})";
+        foreach (var r in results)
+            sb.AppendLine($"| {r.Model} | {r.BatchSize} | {S(r.LibtorchCached)} | {S(r.LibtorchMaterialized)} | " +
+                $"{S(r.OnnxMaterialized)} | {S(r.OnnxGenerator)} | " +
+                $"{r.OnnxMaterialized.Median / r.LibtorchCached.Median:F2}x |");
+        return sb.ToString();
     }
 
     private static JsonObject M(Measurement m) => new()

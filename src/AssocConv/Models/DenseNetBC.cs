@@ -97,7 +97,7 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
 
     /// <summary>BN-ReLU-1x1 conv (4k) then BN-ReLU-3x3 conv (k, generated in the reference); output cat([new,
     /// input]).</summary>
-    private sealed class Bottleneck : nn.Module<Tensor, Tensor>
+    internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2d bn1, bn2;
         private nn.Module<Tensor, Tensor> conv1, conv2;   // writable: Materialize swaps them
@@ -124,7 +124,7 @@ public sealed class DenseNetBC : nn.Module<Tensor, Tensor>
 
     /// <summary>BN-ReLU-1x1 conv and 2x2 average pooling; the last one (no output planes) is BN, ReLU and global
     /// pooling.</summary>
-    private sealed class Transition : nn.Module<Tensor, Tensor>
+    internal sealed class Transition : nn.Module<Tensor, Tensor>
     {
         private readonly BatchNorm2d bn;
         private nn.Module<Tensor, Tensor>? conv;

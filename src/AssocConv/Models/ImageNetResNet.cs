@@ -113,7 +113,7 @@ public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
             : nn.Sequential(b.Conv("downsample", inPlanes, outPlanes, 1, stride), nn.BatchNorm2d(outPlanes));
 
     /// <summary>3x3 - 3x3 with identity or projection shortcut.</summary>
-    private sealed class BasicBlock : nn.Module<Tensor, Tensor>
+    internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         private nn.Module<Tensor, Tensor> conv1, conv2;   // writable: Materialize swaps them
         private Parameter? code1, code2;                  // the reference's names for their codes
@@ -144,7 +144,7 @@ public sealed class ImageNetResNet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>1x1 - 3x3 (generated in the reference) - 1x1 (4x wider) with identity or projection shortcut.</summary>
-    private sealed class Bottleneck : nn.Module<Tensor, Tensor>
+    internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
     {
         private nn.Module<Tensor, Tensor> conv1, conv2, conv3;
         private Parameter? code2;

@@ -94,9 +94,12 @@ public sealed class MobileNetV2 : nn.Module<Tensor, Tensor>
 
     /// <summary>1x1 expansion (generated in the reference), 3x3 depthwise, 1x1 linear projection, shortcut at stride
     /// 1.</summary>
-    private sealed class Block : nn.Module<Tensor, Tensor>
+    internal sealed class Block : nn.Module<Tensor, Tensor>
     {
         private readonly long _stride;
+
+        /// <summary>The depthwise convolution's stride; only stride-1 blocks add their input back.</summary>
+        public long Stride => _stride;
         private nn.Module<Tensor, Tensor> conv1, conv2, conv3;   // writable: Materialize swaps them
         private Parameter? code1;                                // the reference's name for conv1's codes
         private readonly BatchNorm2d bn1, bn2, bn3;

@@ -91,9 +91,12 @@ public sealed class ShuffleNetV2 : nn.Module<Tensor, Tensor>
 
     /// <summary>Keeps half the channels, transforms the other half (1x1, 3x3 depthwise, 1x1), concatenates and
     /// shuffles.</summary>
-    private sealed class BasicBlock : nn.Module<Tensor, Tensor>
+    internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
     {
         private readonly long _kept;
+
+        /// <summary>Channels passed on untouched (the first half).</summary>
+        public long Kept => _kept;
         private nn.Module<Tensor, Tensor> conv1, conv2, conv3;
         private readonly BatchNorm2d bn1, bn2, bn3;
 
@@ -124,7 +127,7 @@ public sealed class ShuffleNetV2 : nn.Module<Tensor, Tensor>
 
     /// <summary>Two stride-2 branches (3x3 depthwise then 1x1; 1x1, 3x3 depthwise, 1x1), concatenated and
     /// shuffled.</summary>
-    private sealed class DownBlock : nn.Module<Tensor, Tensor>
+    internal sealed class DownBlock : nn.Module<Tensor, Tensor>
     {
         private nn.Module<Tensor, Tensor> conv1, conv2, conv3, conv4, conv5;
         private readonly BatchNorm2d bn1, bn2, bn3, bn4, bn5;

@@ -59,6 +59,26 @@ public class BenchmarkTests
     }
 
     [Fact]
+    public void Bench_onnx_times_both_runtimes_at_batch_1_and_the_batch_size()
+    {
+        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--onnx", "--models", "small-cnn", "--repetitions", "3",
+            "--steps", "2", "--batch-size", "16", "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var rows = doc.RootElement.EnumerateArray().ToList();
+        Assert.Equal([1, 16], rows.Select(r => r.GetProperty("batch_size").GetInt32()));
+        foreach (var r in rows)
+            foreach (var variant in new[] { "libtorch_cached", "libtorch_materialized", "onnx_materialized",
+                "onnx_generator" })
+            {
+                var m = r.GetProperty(variant);
+                Assert.Equal(3, m.GetProperty("samples").GetArrayLength());
+                Assert.True(m.GetProperty("min").GetDouble() > 0, variant);
+            }
+        Assert.Contains("small-cnn: exporting both ONNX forms", stderr);
+    }
+
+    [Fact]
     public void The_onednn_switch_reaches_libtorch_and_changes_which_kernels_run()
     {
         Assert.True(OneDnn.IsAvailable,

@@ -1,5 +1,9 @@
 // The C# examples of the README and docs/design.md, compiled and run by ReadmeExampleTests; the documents must
 // quote each region between its markers exactly.
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using AssocConv.Csg;
 using AssocConv.Data;
 using AssocConv.Models;
@@ -79,5 +83,27 @@ public static class ReadmeExample
         Console.WriteLine($"final epoch: {last.TestAccuracy:F2}% ({last.TestAccuracyFlip:F2}% with flip TTA)");
         // </readme-recipe>
         return result;
+    }
+
+    /// <summary>Classifies one 32x32 RGB image (planar bytes) with the ONNX file at <paramref name="path"/>.</summary>
+    public static string RunOnnx(string path, byte[] rgb)
+    {
+        // <readme-onnx>
+        // an exported file on ONNX Runtime alone; its metadata says how to feed it
+        using var session = new InferenceSession(path);
+        var meta = session.ModelMetadata.CustomMetadataMap;
+        double[] mean = meta["mean"].Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        double[] std = meta["std"].Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        string[] classes = JsonSerializer.Deserialize<string[]>(meta["class_names"])!;
+        var input = new DenseTensor<float>([1, 3, 32, 32]);      // input_layout NCHW, input_size 3x32x32
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < 32 * 32; i++)
+                input.Buffer.Span[c * 1024 + i] = (float)((rgb[c * 1024 + i] / 255.0 - mean[c]) / std[c]);
+        using var outputs = session.Run([NamedOnnxValue.CreateFromTensor("input", input)]);
+        var logits = outputs[0].AsEnumerable<float>().ToArray();
+        string predicted = classes[Array.IndexOf(logits, logits.Max())];
+        Console.WriteLine($"{predicted}, by {meta["model"]}");
+        // </readme-onnx>
+        return predicted;
     }
 }

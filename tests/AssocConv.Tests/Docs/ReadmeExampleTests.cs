@@ -1,3 +1,5 @@
+using TorchSharp;
+
 namespace AssocConv.Tests.Docs;
 
 public class ReadmeExampleTests
@@ -17,6 +19,7 @@ public class ReadmeExampleTests
     [InlineData("readme", "README.md")]
     [InlineData("readme-associate", "docs/design.md")]
     [InlineData("readme-recipe", "README.md")]
+    [InlineData("readme-onnx", "README.md")]
     public void The_documents_quote_the_examples_exactly(string marker, string document)
     {
         var text = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), document)).Replace("\r\n", "\n");
@@ -62,6 +65,42 @@ public class ReadmeExampleTests
         finally
         {
             Directory.Delete(runs, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void The_onnx_example_predicts_what_the_model_predicts()
+    {
+        var dir = Directory.CreateTempSubdirectory("assocconv-readme-onnx-").FullName;
+        try
+        {
+            torch.manual_seed(3);
+            using var model = AssocConv.Models.ModelZoo.Create("resnet20");
+            model.eval();
+            double[] mean = [0.4914, 0.4822, 0.4465], std = [0.247, 0.2435, 0.2616];
+            var classes = Enumerable.Range(0, 10).Select(i => $"class {i}").ToArray();
+            var path = Path.Combine(dir, "rn20.onnx");
+            AssocConv.Onnx.OnnxExport.Save(model, path, new AssocConv.Onnx.OnnxExportOptions
+            {
+                Form = AssocConv.Onnx.OnnxForm.Generator, Mean = mean, Std = std, ClassNames = classes,
+                ModelDescription = "resnet20",
+            });
+            var random = new Random(4);
+            for (int image = 0; image < 5; image++)
+            {
+                var rgb = new byte[3 * 32 * 32];
+                random.NextBytes(rgb);
+                using var x = torch.tensor(rgb.Select(b => (float)b / 255f).ToArray(), new long[] { 1, 3, 32, 32 });
+                using var m = torch.tensor(mean.Select(v => (float)v).ToArray()).view(1, 3, 1, 1);
+                using var s = torch.tensor(std.Select(v => (float)v).ToArray()).view(1, 3, 1, 1);
+                using var _ = torch.no_grad();
+                using var logits = model.call((x - m) / s);
+                Assert.Equal(classes[logits.argmax(1).item<long>()], ReadmeExample.RunOnnx(path, rgb));
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 }
