@@ -97,6 +97,17 @@ internal sealed class SharedFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs a file or folder of <c>../shared</c>; skipped, saying so, on a clone without
+/// it.</summary>
+internal sealed class SharedTheoryAttribute : TheoryAttribute
+{
+    public SharedTheoryAttribute(string relativePath)
+    {
+        var path = TestSupport.SharedPath(relativePath);
+        if (!File.Exists(path) && !Directory.Exists(path)) Skip = $"{path} is not here";
+    }
+}
+
 /// <summary>A fact that needs a file or folder an optional Debian package installs; skipped, naming the package,
 /// without it.</summary>
 internal sealed class SystemFactAttribute : FactAttribute

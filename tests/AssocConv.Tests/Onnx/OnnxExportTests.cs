@@ -92,6 +92,31 @@ public sealed class OnnxExportTests : IDisposable
         }
     }
 
+    public static TheoryData<string> Families() => new(SmallestOfEachFamily().Select(e => e.Name));
+
+    [SharedTheory("datasets/cifar-10-batches-bin")]
+    [MemberData(nameof(Families))]
+    public void Onnx_runtime_gives_our_outputs_on_real_cifar10_images(string name)
+    {
+        using var data = AssocConv.Data.Dataset.Load(
+            AssocConv.Data.DatasetSpec.Parse("cifar10:" + SharedPath("datasets/cifar-10-batches-bin")));
+        using var model = Build(name, "reference");
+        ConvolutionGuard.Protect(model);
+        var path = Path.Combine(_dir, "model.onnx");
+        OnnxExport.Save(model, path, new OnnxExportOptions { Form = OnnxForm.Generator });
+        using var onnx = OnnxModel.Load(path);
+        var batch = new AssocConv.Data.BatchPipeline(data.Test, data.Normalization, 16, shuffle: false, augment: false,
+            seed: 0, format: AssocConv.Tensors.MemoryFormat.Contiguous).Epoch(0).First();
+        using (batch)
+        {
+            using var _ = no_grad();
+            using var ours = model.call(batch.Images);
+            var theirs = onnx.Run(batch.Images.contiguous().data<float>().ToArray(), 16);
+            double difference = RelativeDifference(theirs, ours);
+            Assert.True(difference < 1e-4, $"{name}: {difference:E2} relative");
+        }
+    }
+
     [Fact]
     public void The_file_carries_its_metadata_a_dynamic_batch_and_the_generator_form_is_compact()
     {
