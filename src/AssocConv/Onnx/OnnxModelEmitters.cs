@@ -36,24 +36,35 @@ internal static class OnnxModelEmitters
     private static string SmallCnn(OnnxEmitter e, nn.Module m, string path, string x)
     {
         for (int i = 1; i <= 5; i++)
-            x = e.Relu(e.EmitChild(m, path, $"bn{i}", e.EmitChild(m, path, $"conv{i}", x)));
+            x = e.Relu(ConvBn(e, m, path, $"conv{i}", $"bn{i}", x));
         return e.EmitChild(m, path, "linear", e.PoolAndFlatten(x));
     }
 
     private static string CifarResNet(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        x = e.Relu(e.EmitChild(m, path, "bn_1", e.EmitChild(m, path, "conv_1_3x3", x)));
+        x = e.Relu(ConvBn(e, m, path, "conv_1_3x3", "bn_1", x));
         foreach (var stage in new[] { "stage_1", "stage_2", "stage_3" }) x = e.EmitChild(m, path, stage, x);
         return e.EmitChild(m, path, "classifier", e.PoolAndFlatten(x));
     }
 
     // relu(bn_b(conv_b(relu(bn_a(conv_a(x))))) + shortcut(x))
-    private static string ResNetBasicBlock(OnnxEmitter e, nn.Module m, string path, string x)
+    private static string ResNetBasicBlock(OnnxEmitter e, nn.Module m, string path, string x) =>
+        BasicBlock(e, m, path, x, ("conv_a", "bn_a"), ("conv_b", "bn_b"));
+
+    // the same block in torchvision's names
+    private static string ImageNetBasicBlock(OnnxEmitter e, nn.Module m, string path, string x) =>
+        BasicBlock(e, m, path, x, ("conv1", "bn1"), ("conv2", "bn2"));
+
+    private static string BasicBlock(OnnxEmitter e, nn.Module m, string path, string x, (string Conv, string Bn) first,
+        (string Conv, string Bn) second)
     {
-        var y = e.Relu(e.EmitChild(m, path, "bn_a", e.EmitChild(m, path, "conv_a", x)));
-        y = e.EmitChild(m, path, "bn_b", e.EmitChild(m, path, "conv_b", y));
+        var y = e.Relu(ConvBn(e, m, path, first.Conv, first.Bn, x));
+        y = ConvBn(e, m, path, second.Conv, second.Bn, y);
         return e.Relu(e.Add(y, Has(m, "downsample") ? e.EmitChild(m, path, "downsample", x) : x));
     }
+
+    private static string ConvBn(OnnxEmitter e, nn.Module m, string path, string conv, string bn, string x) =>
+        e.EmitChild(m, path, bn, e.EmitChild(m, path, conv, x));
 
     // every stride-th row and column, then zero channels appended
     private static string ZeroPadShortcut(OnnxEmitter e, nn.Module m, string path, string x)
@@ -98,27 +109,27 @@ internal static class OnnxModelEmitters
 
     private static string MobileNetV2(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        x = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x)));
+        x = e.Relu(ConvBn(e, m, path, "conv1", "bn1", x));
         x = e.EmitChild(m, path, "layers", x);
-        x = e.Relu(e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", x)));
+        x = e.Relu(ConvBn(e, m, path, "conv2", "bn2", x));
         return e.EmitChild(m, path, "linear", e.PoolAndFlatten(x));
     }
 
     // expand (1x1), depthwise 3x3, project (1x1); stride-1 blocks add the input (or its 1x1 projection)
     private static string MobileNetBlock(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        var y = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x)));
-        y = e.Relu(e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", y)));
-        y = e.EmitChild(m, path, "bn3", e.EmitChild(m, path, "conv3", y));
+        var y = e.Relu(ConvBn(e, m, path, "conv1", "bn1", x));
+        y = e.Relu(ConvBn(e, m, path, "conv2", "bn2", y));
+        y = ConvBn(e, m, path, "conv3", "bn3", y);
         if (((MobileNetV2.Block)m).Stride != 1) return y;
         return e.Add(y, Has(m, "shortcut") ? e.EmitChild(m, path, "shortcut", x) : x);
     }
 
     private static string ShuffleNetV2(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        x = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x)));
+        x = e.Relu(ConvBn(e, m, path, "conv1", "bn1", x));
         foreach (var layer in new[] { "layer1", "layer2", "layer3" }) x = e.EmitChild(m, path, layer, x);
-        x = e.Relu(e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", x)));
+        x = e.Relu(ConvBn(e, m, path, "conv2", "bn2", x));
         return e.EmitChild(m, path, "linear", e.PoolAndFlatten(x));
     }
 
@@ -130,20 +141,20 @@ internal static class OnnxModelEmitters
         var left = g.Node("Slice", "kept", [x, g.Int64s("starts", 0), g.Int64s("ends", kept), g.Int64s("axes", 1)]);
         var right = g.Node("Slice", "rest", [x, g.Int64s("starts", kept), g.Int64s("ends", long.MaxValue),
             g.Int64s("axes", 1)]);
-        var y = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", right)));
-        y = e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", y));
-        y = e.Relu(e.EmitChild(m, path, "bn3", e.EmitChild(m, path, "conv3", y)));
+        var y = e.Relu(ConvBn(e, m, path, "conv1", "bn1", right));
+        y = ConvBn(e, m, path, "conv2", "bn2", y);
+        y = e.Relu(ConvBn(e, m, path, "conv3", "bn3", y));
         return Shuffle(e, g.Node("Concat", "cat", [left, y], ("axis", 1L)), channels);
     }
 
     // two strided branches over the whole input, concatenated, shuffled
     private static string ShuffleNetDownBlock(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        var left = e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x));
-        left = e.Relu(e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", left)));
-        var right = e.Relu(e.EmitChild(m, path, "bn3", e.EmitChild(m, path, "conv3", x)));
-        right = e.EmitChild(m, path, "bn4", e.EmitChild(m, path, "conv4", right));
-        right = e.Relu(e.EmitChild(m, path, "bn5", e.EmitChild(m, path, "conv5", right)));
+        var left = ConvBn(e, m, path, "conv1", "bn1", x);
+        left = e.Relu(ConvBn(e, m, path, "conv2", "bn2", left));
+        var right = e.Relu(ConvBn(e, m, path, "conv3", "bn3", x));
+        right = ConvBn(e, m, path, "conv4", "bn4", right);
+        right = e.Relu(ConvBn(e, m, path, "conv5", "bn5", right));
         long channels = Channels(e, m, path, "bn2") + Channels(e, m, path, "bn5");
         return Shuffle(e, e.Graph.Node("Concat", "cat", [left, right], ("axis", 1L)), channels);
     }
@@ -162,26 +173,18 @@ internal static class OnnxModelEmitters
     // conv 7x7/2, max pool 3x3/2, four stages, global average pool, fc
     private static string ImageNetResNet(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        x = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x)));
+        x = e.Relu(ConvBn(e, m, path, "conv1", "bn1", x));
         x = e.Graph.Node("MaxPool", "pool", [x], ("kernel_shape", new long[] { 3, 3 }),
-            ("strides", new long[] { 2, 2 }),
-            ("pads", new long[] { 1, 1, 1, 1 }));
+            ("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 }));
         foreach (var layer in new[] { "layer1", "layer2", "layer3", "layer4" }) x = e.EmitChild(m, path, layer, x);
         return e.EmitChild(m, path, "fc", e.PoolAndFlatten(x));
     }
 
-    private static string ImageNetBasicBlock(OnnxEmitter e, nn.Module m, string path, string x)
-    {
-        var y = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x)));
-        y = e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", y));
-        return e.Relu(e.Add(y, Has(m, "downsample") ? e.EmitChild(m, path, "downsample", x) : x));
-    }
-
     private static string ImageNetBottleneck(OnnxEmitter e, nn.Module m, string path, string x)
     {
-        var y = e.Relu(e.EmitChild(m, path, "bn1", e.EmitChild(m, path, "conv1", x)));
-        y = e.Relu(e.EmitChild(m, path, "bn2", e.EmitChild(m, path, "conv2", y)));
-        y = e.EmitChild(m, path, "bn3", e.EmitChild(m, path, "conv3", y));
+        var y = e.Relu(ConvBn(e, m, path, "conv1", "bn1", x));
+        y = e.Relu(ConvBn(e, m, path, "conv2", "bn2", y));
+        y = ConvBn(e, m, path, "conv3", "bn3", y);
         return e.Relu(e.Add(y, Has(m, "downsample") ? e.EmitChild(m, path, "downsample", x) : x));
     }
 }
