@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using AssocConv.Benchmarking;
 using AssocConv.Data;
+using AssocConv.Distributed;
 using AssocConv.Models;
 using AssocConv.Tensors;
 
@@ -49,12 +50,17 @@ internal static class BenchCommand
                 "libtorch (cached kernels, materialized) and ONNX Runtime (kernels baked in, generator form), " +
                 "side by side",
         };
+        var distributed = new Option<bool>("--distributed")
+        {
+            Description = "Instead, under mpirun: data-parallel training steps of the plain and the associative " +
+                "model, compute time, all-reduce time and bytes per rank",
+        };
         var json = CommonOptions.Json();
         var command = new Command("bench",
             "Measure plain and associative models side by side: training and inference images/s, kernel generation, " +
                 "memory, data pipeline, FLOP rate");
         foreach (var o in new Option[] { models, repetitions, steps, rounds, roundSteps, batch, format, sweep,
-            maxThreads, minThreads, precisions, onnx, json }) command.Options.Add(o);
+            maxThreads, minThreads, precisions, onnx, distributed, json }) command.Options.Add(o);
         data.AddTo(command);
         command.SetAction(result =>
         {
@@ -87,6 +93,24 @@ internal static class BenchCommand
                 MemoryRounds = result.GetValue(rounds), StepsPerRound = result.GetValue(roundSteps), Data = dataset,
                 MemoryFormat = memoryFormat,
             };
+            if (result.GetValue(distributed))
+            {
+                using var world = MpiWorld.Start();
+                var rows = names.SelectMany(name => DistributedBenchmark.Run(world, name, options,
+                    world.IsRoot ? what => term.Error.WriteLine($"{name}: {what}") : null)).ToList();
+                if (!world.IsRoot) return ExitCodes.Success;   // rank 0 alone reports
+                if (result.GetValue(json))
+                    term.Out.WriteLine(new JsonArray(rows.Select(r => (JsonNode)new JsonObject
+                    {
+                        ["model"] = r.Model, ["variant"] = r.Variant, ["ranks"] = r.Ranks, ["batch_size"] = r.BatchSize,
+                        ["threads"] = TorchSharp.torch.get_num_threads(), ["trainable"] = r.Trainable,
+                        ["bytes_per_rank"] = r.BytesPerRank, ["compute_ms"] = M(r.ComputeMilliseconds),
+                        ["allreduce_ms"] = M(r.AllreduceMilliseconds), ["parameters_identical"] = r.ParametersIdentical,
+                    }).ToArray()).ToJsonString(new() { WriteIndented = true }));
+                else
+                    term.Out.Write(DistributedMarkdown(rows, options));
+                return ExitCodes.Success;
+            }
             if (result.GetValue(onnx))
             {
                 var onnxResults = names.SelectMany(name => OnnxInferenceBenchmark.Run(name, options,
@@ -127,6 +151,24 @@ internal static class BenchCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    private static string DistributedMarkdown(IReadOnlyList<DistributedStepResult> rows, BenchmarkOptions o)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine($"Data-parallel training steps, {rows.FirstOrDefault()?.Ranks} ranks, global batch " +
+            $"{o.BatchSize}, " +
+            $"{TorchSharp.torch.get_num_threads()} threads per rank; rank 0's medians of {o.Steps} steps (min-max).");
+        sb.AppendLine();
+        sb.AppendLine("| model | variant | trainable | bytes per rank and step | compute ms | all-reduce ms | " +
+            "parameters identical on all ranks |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
+        static string S(Measurement m) => $"{m.Median:F1} ({m.Min:F1}-{m.Max:F1})";
+        foreach (var r in rows)
+            sb.AppendLine($"| {r.Model} | {r.Variant} | {r.Trainable:N0} | {r.BytesPerRank:N0} | " +
+                $"{S(r.ComputeMilliseconds)} | {S(r.AllreduceMilliseconds)} | " +
+                    $"{(r.ParametersIdentical ? "yes" : "NO")} |");
+        return sb.ToString();
     }
 
     private static string OnnxMarkdown(IReadOnlyList<OnnxInferenceResult> results, BenchmarkOptions o)

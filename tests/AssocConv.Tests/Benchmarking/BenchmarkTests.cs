@@ -61,7 +61,8 @@ public class BenchmarkTests
     [Fact]
     public void Bench_onnx_times_both_runtimes_at_batch_1_and_the_batch_size()
     {
-        var (code, stdout, stderr) = TestSupport.RunCli("bench", "--onnx", "--models", "small-cnn", "--repetitions", "3",
+        var (code, stdout, stderr) =
+            TestSupport.RunCli("bench", "--onnx", "--models", "small-cnn", "--repetitions", "3",
             "--steps", "2", "--batch-size", "16", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
