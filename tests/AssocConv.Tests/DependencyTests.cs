@@ -20,7 +20,7 @@ public class DependencyTests
         ["Interop"] = ["Csg", "Models", "Data"],
         // the convolution check reaches into both kinds of layer it guards
         ["Native"] = ["Csg", "Models"],
-        ["Training"] = ["Csg", "Models", "Data", "Interop", "Native"],
+        ["Training"] = ["Csg", "Models", "Data", "Interop", "Native", "Distributed"],
         // deployment: writes models as ONNX graphs and runs them on ONNX Runtime
         ["Onnx"] = ["Csg", "Models"],
         // data-parallel training's exchange over Open MPI knows only tensors and modules

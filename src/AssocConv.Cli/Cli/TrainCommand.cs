@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
+using AssocConv.Distributed;
 using AssocConv.Models;
 using AssocConv.Training;
 
@@ -33,7 +34,10 @@ internal static class TrainCommand
         command.SetAction(result =>
         {
             var device = CommonOptions.ApplyRuntime(result);
-            var term = terminal(result.GetValue(json));
+            // under mpirun every rank trains its share of each batch; rank 0 alone prints and writes
+            using var world = MpiWorld.IsLaunched ? MpiWorld.Start() : null;
+            var term = world is { IsRoot: false } ? new Terminal(TextWriter.Null, TextWriter.Null, true)
+                : terminal(result.GetValue(json));
             Trainer trainer;
             if (result.GetValue(resume) is { } runDir)
             {
@@ -49,7 +53,7 @@ internal static class TrainCommand
                 CommonOptions.RestoreThreads(result, new RunFolder(runDir).RecordedThreads(), term.Error);
                 var spec = data.Spec(result) ?? AssocConv.Data.DatasetSpec.Parse((string)header["data"]!["spec"]!);
                 using var dataset = DataArguments.Load(spec, term);
-                trainer = Trainer.Resume(runDir, dataset, device);
+                trainer = Trainer.Resume(runDir, dataset, device, world);
                 if (trainer.IsFinished)
                 {
                     term.Error.WriteLine($"{runDir} has finished all {trainer.Options.Epochs} epochs; nothing to " +
@@ -77,7 +81,7 @@ internal static class TrainCommand
                 var modelSpec = new ModelSpec(entry.Name, options);
                 trainer = Trainer.Start(outDir, modelSpec, dataset, training,
                     new JsonObject { ["command"] = string.Join(' ', Environment.GetCommandLineArgs().Skip(1)) },
-                        device);
+                        device, world);
                 if (result.GetValue(generatorFrom) is { } from)
                 {
                     if (options.Plain) throw new UsageException("--generator-from: a plain model has no generator");

@@ -23,12 +23,18 @@ public sealed class GradientAverager(MpiWorld world, nn.Module model)
 
     /// <summary>Replaces every trainable parameter's gradient by its mean over the ranks (a missing gradient counts
     /// as zeros).</summary>
-    public void Average()
+    public void Average() => Reduce(1f / world.Size);
+
+    /// <summary>Replaces every trainable parameter's gradient by its sum over the ranks (for losses each rank already
+    /// divided by the global batch size).</summary>
+    public void Sum() => Reduce(1f);
+
+    private void Reduce(float scale)
     {
         var values = Flatten(_trainable.Select(p => p.grad ?? zeros_like(p)));
         world.SumInPlace(values);
-        float scale = 1f / world.Size;
-        for (int i = 0; i < values.Length; i++) values[i] *= scale;
+        if (scale != 1f)
+            for (int i = 0; i < values.Length; i++) values[i] *= scale;
         Unflatten(values, _trainable.Select(p => p.grad ?? (p.grad = zeros_like(p))));
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
 using AssocConv.Data;
+using AssocConv.Distributed;
 using AssocConv.IO;
 using AssocConv.Models;
 using AssocConv.Native;
@@ -20,6 +21,8 @@ namespace AssocConv.Training;
 public sealed class Trainer
 {
     private readonly RunFolder _folder;
+    private readonly MpiWorld? _world;
+    private readonly GradientAverager? _averager;
     private ModelSpec _spec;
     private readonly Dataset _data;
     private readonly TrainingOptions _options;
@@ -68,10 +71,15 @@ public sealed class Trainer
     /// <summary>What the model is (architecture and options, the data's channels and classes filled in).</summary>
     public ModelSpec Spec => _spec;
 
+    // data parallel under mpirun: each rank trains on its share of every batch; rank 0 alone writes the run folder
+    private bool Distributed => _world is { Size: > 1 };
+    private bool Writes => _world is null || _world.IsRoot;
+
     private Trainer(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options, JsonObject extra,
-        Device? device)
+        Device? device, MpiWorld? world)
     {
         _folder = new RunFolder(runDirectory);
+        _world = world;
         _spec = spec;
         _data = data;
         _options = options.Validate();
@@ -93,6 +101,12 @@ public sealed class Trainer
             ConvolutionGuard.Protect(average);
             _average = new WeightAverage(_model, average, decay);
         }
+        if (Distributed)
+        {
+            GradientAverager.BroadcastState(_world!, _model);   // every rank starts from rank 0's weights
+            if (_average is not null) GradientAverager.BroadcastState(_world!, _average.Model);
+            _averager = new GradientAverager(_world!, _model);
+        }
     }
 
     /// <summary>
@@ -101,7 +115,7 @@ public sealed class Trainer
     /// </summary>
     /// <exception cref="ArgumentException">The folder already holds a run, or an option is impossible.</exception>
     public static Trainer Start(string runDirectory, ModelSpec spec, Dataset data, TrainingOptions options,
-        JsonObject? extra = null, Device? device = null)
+        JsonObject? extra = null, Device? device = null, MpiWorld? world = null)
     {
         if (new RunFolder(runDirectory).HoldsRun)
             throw new ArgumentException($"{runDirectory} already holds a run; resume it or choose another folder");
@@ -109,22 +123,28 @@ public sealed class Trainer
         {
             Options = spec.Options with { InputChannels = (int)data.Train.Channels, NumClasses = data.NumClasses },
         };
-        var trainer = new Trainer(runDirectory, spec, data, options, extra ?? new JsonObject(), device);
-        trainer._folder.WriteConfig(trainer.Config());
+        var trainer = new Trainer(runDirectory, spec, data, options, extra ?? new JsonObject(), device, world);
+        if (trainer.Writes) trainer._folder.WriteConfig(trainer.Config());
         return trainer;
     }
 
     /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref
     /// name="data"/> (the same dataset).</summary>
-    public static Trainer Resume(string runDirectory, Dataset data, Device? device = null)
+    /// <exception cref="ArgumentException">The run was trained on another number of ranks.</exception>
+    public static Trainer Resume(string runDirectory, Dataset data, Device? device = null, MpiWorld? world = null)
     {
         var folder = new RunFolder(runDirectory);
-        folder.RemoveAbandoned();
+        if (world is null || world.IsRoot) folder.RemoveAbandoned();
         var (header, payload) = Checkpoint.Read(folder.LastCheckpoint);
+        int ranks = (int?)header["ranks"] ?? 1, now = world?.Size ?? 1;
+        // the batch shares, and so the random streams each rank sees, depend on the number of ranks
+        if (ranks != now)
+            throw new ArgumentException($"{runDirectory} was trained on {ranks} rank{(ranks == 1 ? "" : "s")}; resume " +
+                $"it on as many ({(ranks == 1 ? "without mpirun" : $"mpirun -np {ranks}")}), not {now}");
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
         var trainer = new Trainer(runDirectory, spec, data, options,
-            (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device);
+            (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device, world);
         if (trainer._average is { } average)
         {
             Checkpoint.LoadInto(payload, header, average.Model, trainer._optimizer, trainingWeights: trainer._model);
@@ -190,7 +210,7 @@ public sealed class Trainer
         _spec = _spec with { Options = _spec.Options with { Generator = _spec.Generator! with { Frozen = true } } };
         // a frozen weight gets no gradient, so SGD neither updates nor decays it
         _extra["generator_from"] = Path.GetFullPath(checkpointPath);
-        _folder.WriteConfig(Config());
+        if (Writes) _folder.WriteConfig(Config());
     }
 
     private static (LabeledImages Train, LabeledImages? Validation) Split(LabeledImages all, TrainingOptions options)
@@ -268,6 +288,7 @@ public sealed class Trainer
         },
         ["history"] = new JsonArray(_history.Select(m => (JsonNode)m.ToJson()).ToArray()),
         ["is_best_snapshot"] = best,
+        ["ranks"] = _world?.Size ?? 1,
     };
 
     /// <summary>
@@ -283,9 +304,9 @@ public sealed class Trainer
             augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat);
         observer.RunStarting(_folder.Location, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs,
             pipeline.BatchesPerEpoch);
-        _folder.WriteMetrics(_history);
-        using var events = new TensorBoardLog(_folder.Combine(RunFolder.EventsFolder));
-        var diagnostics = _options.DiagnosticsEvery > 0
+        if (Writes) _folder.WriteMetrics(_history);
+        using var events = Writes ? new TensorBoardLog(_folder.Combine(RunFolder.EventsFolder)) : null;
+        var diagnostics = _options.DiagnosticsEvery > 0 && Writes
             ? new TrainingDiagnostics(_model, _folder.Combine(RunFolder.DiagnosticsFile),
                 _options.DiagnosticsEvery) : null;
         var groups = _optimizer.ParamGroups.ToArray();
@@ -308,26 +329,22 @@ public sealed class Trainer
                     double factor = _options.LearningRateFactor(epoch, _progress.NextBatch, perEpoch);
                     for (int g = 0; g < groups.Length; g++) groups[g].LearningRate = _peakRates[g] * factor;
                     _optimizer.zero_grad();
-                    var logits = _model.call(batch.Images);
-                    var loss = nn.functional.cross_entropy(logits, batch.Labels,
-                        label_smoothing: _options.LabelSmoothing);
-                    double value = loss.item<float>();
+                    var (value, correct) = Distributed ? ShareStep(batch) : WholeStep(batch);
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
                             $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the " +
                                 $"checkpoints of epoch {_history.Count} are kept in {_folder.Location}. " +
                                 "Try a lower --lr.");
-                    loss.backward();
                     diagnostics?.BeforeStep(epoch * perEpoch + _progress.NextBatch, epoch + 1);
                     _optimizer.step();
                     diagnostics?.AfterStep();
                     _average?.Update();
-                    _progress.BatchDone(value, logits.argmax(1).eq(batch.Labels).sum().item<long>(), batch.Size);
+                    _progress.BatchDone(value, correct, batch.Size);
                 }
                 _progress.Seconds = secondsBefore + watch.Elapsed.TotalSeconds;
                 observer.BatchDone(epoch + 1, _progress.NextBatch, pipeline.BatchesPerEpoch, _progress.Loss,
                     _progress.Accuracy, _progress.ImagesPerSecond);
-                if (cancel.IsCancellationRequested && _progress.NextBatch < pipeline.BatchesPerEpoch)
+                if (Agree(cancel.IsCancellationRequested) && _progress.NextBatch < pipeline.BatchesPerEpoch)
                 {
                     SaveLast();
                     return Finish();
@@ -339,14 +356,17 @@ public sealed class Trainer
             {
                 _bestEpoch = metrics.Epoch;
                 if (!double.IsNaN(metrics.ValidationAccuracy)) _bestValidation = metrics.ValidationAccuracy;
-                Checkpoint.Save(_folder.BestCheckpoint, Header(best: true), EvaluationModel);
+                if (Writes) Checkpoint.Save(_folder.BestCheckpoint, Header(best: true), EvaluationModel);
             }
             SaveLast();
-            _folder.WriteMetrics(_history);
-            foreach (var failure in _folder.WritePlots(_history)) observer.Warning(failure);
-            events.Add(metrics);
+            if (Writes)
+            {
+                _folder.WriteMetrics(_history);
+                foreach (var failure in _folder.WritePlots(_history)) observer.Warning(failure);
+            }
+            events?.Add(metrics);
             observer.EpochDone(metrics, isBest, _history);
-            if (cancel.IsCancellationRequested && _progress.NextEpoch < _options.Epochs) return Finish();
+            if (Agree(cancel.IsCancellationRequested) && _progress.NextEpoch < _options.Epochs) return Finish();
         }
         return Finish();
     }
@@ -355,8 +375,51 @@ public sealed class Trainer
     private TrainingResult Finish()
     {
         var result = ResultSoFar;
-        _folder.WriteSummary(Summary(result));
+        if (Writes) _folder.WriteSummary(Summary(result));
         return result;
+    }
+
+    // the step of a single process: mean loss over the batch, backward
+    private (double Loss, long Correct) WholeStep(Batch batch)
+    {
+        var logits = _model.call(batch.Images);
+        var loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: _options.LabelSmoothing);
+        double value = loss.item<float>();
+        if (double.IsFinite(value)) loss.backward();
+        return (value, logits.argmax(1).eq(batch.Labels).sum().item<long>());
+    }
+
+    // This rank's share of the batch: its loss is summed and divided by the whole batch's size, so that the gradients
+    // summed over the ranks are those of the whole batch's mean loss. Batch-norm normalises each share with its own
+    // statistics, as PyTorch's DistributedDataParallel does by default.
+    private (double Loss, long Correct) ShareStep(Batch batch)
+    {
+        int size = _world!.Size;
+        long share = (batch.Size + size - 1) / size, start = Math.Min(batch.Size, _world.Rank * share);
+        long count = Math.Min(share, batch.Size - start);
+        double[] totals = [0, 0];
+        if (count > 0)
+        {
+            var images = batch.Images.narrow(0, start, count);
+            var labels = batch.Labels.narrow(0, start, count);
+            var logits = _model.call(images);
+            var loss = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum,
+                label_smoothing: _options.LabelSmoothing) / batch.Size;
+            totals = [loss.item<float>(), logits.argmax(1).eq(labels).sum().item<long>()];
+            if (double.IsFinite(totals[0])) loss.backward();
+        }
+        _world.SumInPlace(totals);
+        if (double.IsFinite(totals[0])) _averager!.Sum();
+        return (totals[0], (long)totals[1]);
+    }
+
+    // a stop every rank agrees on: if one was asked to stop, all stop after the same batch
+    private bool Agree(bool stop)
+    {
+        if (!Distributed) return stop;
+        double[] flag = [stop ? 1 : 0];
+        _world!.MaxInPlace(flag);
+        return flag[0] > 0;
     }
 
     /// <summary>
@@ -398,7 +461,12 @@ public sealed class Trainer
     // JSON has no NaN: a metric that could not be measured is null
     private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
 
-    private void SaveLast() => Checkpoint.Save(_folder.LastCheckpoint, Header(), EvaluationModel,
+    private void SaveLast()
+    {
+        if (Writes) SaveLastNow();
+    }
+
+    private void SaveLastNow() => Checkpoint.Save(_folder.LastCheckpoint, Header(), EvaluationModel,
         _optimizer, trainingWeights: _average is null ? null : _model);
 
     private EpochMetrics FinishEpoch(int epoch, double lr)
