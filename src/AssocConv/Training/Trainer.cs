@@ -139,8 +139,11 @@ public sealed class Trainer
         int ranks = (int?)header["ranks"] ?? 1, now = world?.Size ?? 1;
         // the batch shares, and so the random streams each rank sees, depend on the number of ranks
         if (ranks != now)
-            throw new ArgumentException($"{runDirectory} was trained on {ranks} rank{(ranks == 1 ? "" : "s")}; resume " +
-                $"it on as many ({(ranks == 1 ? "without mpirun" : $"mpirun -np {ranks}")}), not {now}");
+        {
+            string how = ranks == 1 ? "without mpirun" : $"mpirun -np {ranks}";
+            throw new ArgumentException($"{runDirectory} was trained on {ranks} rank{(ranks == 1 ? "" : "s")}; " +
+                $"resume it on as many ({how}), not {now}");
+        }
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
         var trainer = new Trainer(runDirectory, spec, data, options,

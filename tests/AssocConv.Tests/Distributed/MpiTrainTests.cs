@@ -28,7 +28,8 @@ public sealed class MpiTrainTests : IDisposable
         var (code, single, err) = RunCli([.. Recipe, "--threads", "1", "--out", Path.Combine(_dir, "one-rank")]);
         Assert.True(code == 0, err);
         double one;
-        using (var doc = JsonDocument.Parse(single)) one = doc.RootElement.GetProperty("last_test_accuracy").GetDouble();
+        using (var doc = JsonDocument.Parse(single))
+            one = doc.RootElement.GetProperty("last_test_accuracy").GetDouble();
         // the same global batches and recipe; only batch-norm sees half batches, and float sums differ
         Assert.True(Math.Abs(two - one) < 5, $"2 ranks {two:F2}%, 1 rank {one:F2}%; {stderr}");
 
