@@ -10,7 +10,8 @@ namespace AssocConv.Benchmarking;
 /// <summary>One variant's data-parallel step: the compute (forward and backward on this rank's share of the batch),
 /// the gradient all-reduce, and the bytes each rank contributes to it.</summary>
 public sealed record DistributedStepResult(string Model, string Variant, int Ranks, int BatchSize, long Trainable,
-    long BytesPerRank, Measurement ComputeMilliseconds, Measurement AllreduceMilliseconds, bool ParametersIdentical);
+    long BytesPerRank, Measurement ComputeMilliseconds, Measurement WaitMilliseconds, Measurement AllreduceMilliseconds,
+    bool ParametersIdentical);
 
 /// <summary>
 /// Times data-parallel training steps of a model's plain and associative variant under <c>mpirun</c>: each rank trains
@@ -45,6 +46,7 @@ public static class DistributedBenchmark
             var averager = new GradientAverager(world, net);
             using var optimizer = optim.SGD(net.parameters(), 0.01, momentum: 0.9, weight_decay: 5e-4);
             var compute = new List<double>();
+            var waiting = new List<double>();
             var exchange = new List<double>();
             for (int step = 0; step < options.Steps + 2; step++)   // two warm-up steps
             {
@@ -53,16 +55,21 @@ public static class DistributedBenchmark
                 optimizer.zero_grad();
                 nn.functional.cross_entropy(net.call(x), labels).backward();
                 double computed = watch.Elapsed.TotalMilliseconds;
+                // the wait for the slowest rank apart, so that the all-reduce time is the exchange alone
+                watch.Restart();
+                world.Barrier();
+                double waited = watch.Elapsed.TotalMilliseconds;
                 watch.Restart();
                 averager.Average();
                 double exchanged = watch.Elapsed.TotalMilliseconds;
                 optimizer.step();
                 if (step < 2) continue;
                 compute.Add(computed);
+                waiting.Add(waited);
                 exchange.Add(exchanged);
             }
             results.Add(new DistributedStepResult(entry.Name, variant, world.Size, options.BatchSize, averager.Count,
-                averager.Bytes, new Measurement(compute), new Measurement(exchange),
+                averager.Bytes, new Measurement(compute), new Measurement(waiting), new Measurement(exchange),
                 GradientAverager.ParametersIdentical(world, net)));
         }
         return results;

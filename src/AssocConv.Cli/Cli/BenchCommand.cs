@@ -105,6 +105,7 @@ internal static class BenchCommand
                         ["model"] = r.Model, ["variant"] = r.Variant, ["ranks"] = r.Ranks, ["batch_size"] = r.BatchSize,
                         ["threads"] = TorchSharp.torch.get_num_threads(), ["trainable"] = r.Trainable,
                         ["bytes_per_rank"] = r.BytesPerRank, ["compute_ms"] = M(r.ComputeMilliseconds),
+                        ["wait_ms"] = M(r.WaitMilliseconds),
                         ["allreduce_ms"] = M(r.AllreduceMilliseconds), ["parameters_identical"] = r.ParametersIdentical,
                     }).ToArray()).ToJsonString(new() { WriteIndented = true }));
                 else
@@ -157,17 +158,17 @@ internal static class BenchCommand
     {
         var sb = new System.Text.StringBuilder();
         sb.AppendLine($"Data-parallel training steps, {rows.FirstOrDefault()?.Ranks} ranks, global batch " +
-            $"{o.BatchSize}, " +
-            $"{TorchSharp.torch.get_num_threads()} threads per rank; rank 0's medians of {o.Steps} steps (min-max).");
+            $"{o.BatchSize}, {TorchSharp.torch.get_num_threads()} threads per rank; rank 0's medians of {o.Steps} " +
+            "steps (min-max).");
         sb.AppendLine();
-        sb.AppendLine("| model | variant | trainable | bytes per rank and step | compute ms | all-reduce ms | " +
-            "parameters identical on all ranks |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
+        sb.AppendLine("| model | variant | trainable | bytes per rank and step | compute ms | waiting for the other " +
+            "ranks ms | all-reduce ms | parameters identical on all ranks |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
         static string S(Measurement m) => $"{m.Median:F1} ({m.Min:F1}-{m.Max:F1})";
         foreach (var r in rows)
             sb.AppendLine($"| {r.Model} | {r.Variant} | {r.Trainable:N0} | {r.BytesPerRank:N0} | " +
-                $"{S(r.ComputeMilliseconds)} | {S(r.AllreduceMilliseconds)} | " +
-                    $"{(r.ParametersIdentical ? "yes" : "NO")} |");
+                $"{S(r.ComputeMilliseconds)} | {S(r.WaitMilliseconds)} | {S(r.AllreduceMilliseconds)} | " +
+                $"{(r.ParametersIdentical ? "yes" : "NO")} |");
         return sb.ToString();
     }
 

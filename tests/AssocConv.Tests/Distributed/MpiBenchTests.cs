@@ -40,6 +40,7 @@ public class MpiBenchTests
             Assert.Equal(4 * trainable, r.GetProperty("bytes_per_rank").GetInt64());
             Assert.True(r.GetProperty("parameters_identical").GetBoolean(), $"{variant}: ranks diverged");
             Assert.Equal(3, r.GetProperty("allreduce_ms").GetProperty("samples").GetArrayLength());
+            Assert.Equal(3, r.GetProperty("wait_ms").GetProperty("samples").GetArrayLength());
         }
         Assert.True(rows["associative"].GetProperty("bytes_per_rank").GetInt64()
             < rows["plain"].GetProperty("bytes_per_rank").GetInt64() / 2);
