@@ -131,9 +131,8 @@ public static class ModelBenchmark
             void Infer(nn.Module<Tensor, Tensor> m) { using var _ = m.call(x); }
             Infer(associative);   // builds the kernel cache
             Infer(materialized);
-            (inferPlain, inferCached,
-                inferMaterialized) = Interleaved3(options, () => Infer(plain), () => Infer(associative),
-                    () => Infer(materialized));
+            var rates = Interleaved(options, () => Infer(plain), () => Infer(associative), () => Infer(materialized));
+            (inferPlain, inferCached, inferMaterialized) = (rates[0], rates[1], rates[2]);
         }
 
         progress("resident memory over training rounds");
@@ -205,18 +204,18 @@ public static class ModelBenchmark
         return (Rate(o, a), rb);
     }
 
-    private static (Measurement, Measurement,
-        Measurement) Interleaved3(BenchmarkOptions o, Action a, Action b, Action c)
+    /// <summary>Images per second of each action, <see cref="BenchmarkOptions.Repetitions"/> times, in rotating
+    /// order so that none always runs first.</summary>
+    internal static Measurement[] Interleaved(BenchmarkOptions o, params Action[] actions)
     {
-        var results = new[] { new List<double>(), new List<double>(), new List<double>() };
-        var actions = new[] { a, b, c };
+        var results = actions.Select(_ => new List<double>()).ToArray();
         for (int r = 0; r < o.Repetitions; r++)
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < actions.Length; k++)
             {
-                int i = (k + r) % 3;   // rotate who goes first
+                int i = (k + r) % actions.Length;   // rotate who goes first
                 results[i].Add(Rate(o, actions[i]));
             }
-        return (new Measurement(results[0]), new Measurement(results[1]), new Measurement(results[2]));
+        return results.Select(samples => new Measurement(samples)).ToArray();
     }
 
     private static double Rate(BenchmarkOptions o, Action step)

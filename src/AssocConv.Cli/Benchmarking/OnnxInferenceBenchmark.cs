@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using AssocConv.Csg;
 using AssocConv.Models;
 using AssocConv.Native;
@@ -68,7 +67,7 @@ public static class OnnxInferenceBenchmark
                 var actions = new[] { Torch(associative), Torch(materialized), Onnx(onnxMaterialized),
                     Onnx(onnxGenerator) };
                 foreach (var a in actions) a();   // warm-up: kernel cache, ONNX Runtime's first run
-                var rates = Interleaved(options with { BatchSize = batch }, actions);
+                var rates = ModelBenchmark.Interleaved(options with { BatchSize = batch }, actions);
                 results.Add(new OnnxInferenceResult(entry.Name, batch, rates[0], rates[1], rates[2], rates[3]));
             }
             return results;
@@ -77,20 +76,5 @@ public static class OnnxInferenceBenchmark
         {
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    // images per second of each action, in rotating order so that none always runs first
-    private static Measurement[] Interleaved(BenchmarkOptions o, Action[] actions)
-    {
-        var samples = actions.Select(_ => new List<double>()).ToArray();
-        for (int r = 0; r < o.Repetitions; r++)
-            for (int k = 0; k < actions.Length; k++)
-            {
-                int i = (k + r) % actions.Length;
-                var watch = Stopwatch.StartNew();
-                for (int s = 0; s < o.Steps; s++) actions[i]();
-                samples[i].Add(o.Steps * o.BatchSize / watch.Elapsed.TotalSeconds);
-            }
-        return samples.Select(s => new Measurement(s)).ToArray();
     }
 }

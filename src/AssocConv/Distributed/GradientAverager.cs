@@ -15,7 +15,7 @@ public sealed class GradientAverager(MpiWorld world, nn.Module model)
         model.parameters().Where(p => p.requires_grad).ToArray();
 
     /// <summary>Values in the buffer (the trainable parameters).</summary>
-    public long Count { get; } = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+    public long Count => _trainable.Sum(p => p.numel());
 
     /// <summary>Bytes of the buffer each rank contributes per step (a ring all-reduce moves 2(N-1)/N of them in and
     /// out of each rank).</summary>

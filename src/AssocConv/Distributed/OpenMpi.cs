@@ -23,13 +23,18 @@ internal static class OpenMpi
         return handle;
     });
 
-    public static IntPtr Symbol(string name) => NativeLibrary.GetExport(Handle.Value, name);
+    private static IntPtr Symbol(string name) => NativeLibrary.GetExport(Handle.Value, name);
 
-    public static IntPtr CommWorld => Symbol("ompi_mpi_comm_world");
-    public static IntPtr Float => Symbol("ompi_mpi_float");
-    public static IntPtr Double => Symbol("ompi_mpi_double");
-    public static IntPtr Sum => Symbol("ompi_mpi_op_sum");
-    public static IntPtr Max => Symbol("ompi_mpi_op_max");
+    // looked up once: every collective of every training step passes them
+    private static readonly Lazy<IntPtr> CommWorldHandle = new(() => Symbol("ompi_mpi_comm_world")),
+        FloatHandle = new(() => Symbol("ompi_mpi_float")), DoubleHandle = new(() => Symbol("ompi_mpi_double")),
+        SumHandle = new(() => Symbol("ompi_mpi_op_sum")), MaxHandle = new(() => Symbol("ompi_mpi_op_max"));
+
+    public static IntPtr CommWorld => CommWorldHandle.Value;
+    public static IntPtr Float => FloatHandle.Value;
+    public static IntPtr Double => DoubleHandle.Value;
+    public static IntPtr Sum => SumHandle.Value;
+    public static IntPtr Max => MaxHandle.Value;
 
     /// <summary>Open MPI's <c>MPI_IN_PLACE</c>.</summary>
     public static readonly IntPtr InPlace = 1;

@@ -101,14 +101,14 @@ public sealed class OnnxModel : IDisposable
     public long Trainable { get; }
 
     /// <summary>Logits [batch, <see cref="Classes"/>] of <paramref name="batch"/> normalised images, laid out
-    /// [batch, C, H, W] in <paramref name="images"/>.</summary>
-    public float[] Run(ReadOnlySpan<float> images, int batch)
+    /// [batch, C, H, W] in <paramref name="images"/> (read in place, not copied).</summary>
+    public float[] Run(float[] images, int batch)
     {
         var (c, h, w) = InputSize;
         if (images.Length != batch * c * h * w)
             throw new ArgumentException($"{batch} images of {c}x{h}x{w} need {batch * c * h * w} values, got " +
                 $"{images.Length}");
-        var input = new DenseTensor<float>(images.ToArray(), [batch, (int)c, (int)h, (int)w]);
+        var input = new DenseTensor<float>(images, [batch, (int)c, (int)h, (int)w]);
         using var results = _session.Run([NamedOnnxValue.CreateFromTensor(OnnxExport.InputName, input)]);
         return results.First().AsEnumerable<float>().ToArray();
     }

@@ -466,11 +466,10 @@ public sealed class Trainer
 
     private void SaveLast()
     {
-        if (Writes) SaveLastNow();
+        if (Writes)
+            Checkpoint.Save(_folder.LastCheckpoint, Header(), EvaluationModel, _optimizer,
+                trainingWeights: _average is null ? null : _model);
     }
-
-    private void SaveLastNow() => Checkpoint.Save(_folder.LastCheckpoint, Header(), EvaluationModel,
-        _optimizer, trainingWeights: _average is null ? null : _model);
 
     private EpochMetrics FinishEpoch(int epoch, double lr)
     {
