@@ -6,7 +6,7 @@ namespace AssocConv.Cli;
 
 /// <summary>
 /// The model-choosing options of a verb: --model, --plain, --slice, --code-size, --layout,
-/// --generator-init, --frozen-generator, --associative, --classes.
+/// --generator-init, --frozen-generator, --associative, --classes, --no-batch-norm.
 /// </summary>
 internal sealed class ModelArguments
 {
@@ -73,6 +73,12 @@ internal sealed class ModelArguments
         Description = "Number of classes; default: the model's (10 for CIFAR models, 1000 for ImageNet ones)",
     };
 
+    private readonly Option<bool> _noBatchNorm = new("--no-batch-norm")
+    {
+        Description = $"Leave out batch-norm ({SmallCnn.Name} only): data-parallel training then computes exactly " +
+            "the single-process gradients",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(_model);
@@ -85,6 +91,7 @@ internal sealed class ModelArguments
         command.Options.Add(_frozen);
         command.Options.Add(_selection);
         command.Options.Add(_classes);
+        command.Options.Add(_noBatchNorm);
     }
 
     /// <summary>The chosen architecture and the options to build it with; a bad value is a <see
@@ -109,13 +116,16 @@ internal sealed class ModelArguments
         string? selection = result.GetValue(_selection);
         int? classes = result.GetValue(_classes);
         if (classes is < 1) throw new UsageException($"--classes must be at least 1, got {classes}");
+        bool batchNorm = !result.GetValue(_noBatchNorm);
+        if (!batchNorm && entry.Name != SmallCnn.Name)
+            throw new UsageException($"--no-batch-norm: only {SmallCnn.Name} can be built without batch-norm");
         if (plain
             && (slice is not null || codeSize is not null || layout is not null || init is not null
             || codeInit is not null || frozen || selection is not null))
             throw new UsageException(
                 "--plain has no generator: leave out --slice, --code-size, --layout, --generator-init, --code-init, " +
                     "--frozen-generator and --associative");
-        if (plain) return (entry, new ModelOptions { Plain = true, NumClasses = classes });
+        if (plain) return (entry, new ModelOptions { Plain = true, NumClasses = classes, BatchNorm = batchNorm });
 
         var generator = entry.DefaultGenerator;
         if (slice is not null)
@@ -137,7 +147,10 @@ internal sealed class ModelArguments
         }
         try { generator.Validate(); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
-        return (entry, new ModelOptions { Generator = generator, Selection = chosen, NumClasses = classes });
+        return (entry, new ModelOptions
+        {
+            Generator = generator, Selection = chosen, NumClasses = classes, BatchNorm = batchNorm,
+        });
     }
 
     private static CodeInit ParseCodeInit(string text) => text.Trim().ToLowerInvariant() switch

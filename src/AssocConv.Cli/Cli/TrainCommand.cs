@@ -23,6 +23,9 @@ internal static class TrainCommand
             "of this checkpoint; only codes, batch-norm and the rest train" };
         var binary = new Option<bool>("--binary-generator") { Description = "Train with a fixed random binary " +
             "(+-0.5) generator" };
+        var rankChange = new Option<bool>("--allow-rank-change") { Description = "With --resume: continue a run on " +
+            "another number of MPI ranks than it was trained on (the same global batches; batch-norm sees other " +
+            "shares, so it is no longer exactly the uninterrupted run)" };
         var json = CommonOptions.Json();
         var command = new Command("train",
             "Train a model with the reference recipe (SGD, momentum 0.9, weight decay 5e-4, lr 0.05, batch 128) " +
@@ -30,7 +33,8 @@ internal static class TrainCommand
         model.AddTo(command);
         data.AddTo(command);
         recipe.AddTo(command);
-        foreach (var o in new Option[] { output, resume, generatorFrom, binary, json }) command.Options.Add(o);
+        foreach (var o in new Option[] { output, resume, rankChange, generatorFrom, binary, json })
+            command.Options.Add(o);
         command.SetAction(result =>
         {
             var device = CommonOptions.ApplyRuntime(result);
@@ -53,7 +57,7 @@ internal static class TrainCommand
                 CommonOptions.RestoreThreads(result, new RunFolder(runDir).RecordedThreads(), term.Error);
                 var spec = data.Spec(result) ?? AssocConv.Data.DatasetSpec.Parse((string)header["data"]!["spec"]!);
                 using var dataset = DataArguments.Load(spec, term);
-                trainer = Trainer.Resume(runDir, dataset, device, world);
+                trainer = Trainer.Resume(runDir, dataset, device, world, result.GetValue(rankChange));
                 if (trainer.IsFinished)
                 {
                     term.Error.WriteLine($"{runDir} has finished all {trainer.Options.Epochs} epochs; nothing to " +
@@ -64,6 +68,7 @@ internal static class TrainCommand
             }
             else
             {
+                if (result.GetValue(rankChange)) throw new UsageException("--allow-rank-change goes with --resume");
                 var outDir = result.GetValue(output) ?? throw new UsageException("--out RUN_DIR is required (or " +
                     "--resume RUN_DIR)");
                 var (entry, options) = model.Read(result, TrainingRecipes.CodeInit(recipe.RecipeName(result)));

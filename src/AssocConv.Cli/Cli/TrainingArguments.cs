@@ -63,6 +63,11 @@ internal sealed class TrainingArguments
         Description = "Write kernel scales, gradient norms and relative steps per parameter group and layer every N " +
             "steps to diagnostics.csv",
     };
+    private readonly Option<bool> _checkReplicas = new("--check-replicas")
+    {
+        Description = "Under mpirun: compare every rank's parameters with rank 0's, bit for bit, after every step " +
+            "(one broadcast of the parameters per step)",
+    };
     private readonly Option<string> _format = CommonOptions.MemoryFormat();
     private readonly Option<string?> _precision = new("--precision")
     {
@@ -93,14 +98,16 @@ internal sealed class TrainingArguments
 
     public void AddTo(Command command)
     {
-        foreach (var o in RunShaping.Append(_diagnostics).Append(_format)) command.Options.Add(o);
+        foreach (var o in RunShaping.Append(_diagnostics).Append(_checkReplicas).Append(_format))
+            command.Options.Add(o);
     }
 
     /// <summary>The training options given on the command line (none of them: empty).</summary>
     public IReadOnlyList<string> GivenNames(ParseResult result) =>
         [.. RunShaping.Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name)];
 
-    // the options that decide what a run computes (a resumed run keeps them); diagnostics and memory format do not
+    // the options that decide what a run computes (a resumed run keeps them); diagnostics, the replicas' check and
+    // memory format do not
     private Option[] RunShaping =>
     [
         _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr,
@@ -162,6 +169,7 @@ internal sealed class TrainingArguments
             Seed = result.GetValue(_seed),
             TrainLimit = result.GetValue(_limit),
             DiagnosticsEvery = result.GetValue(_diagnostics),
+            CheckReplicas = result.GetValue(_checkReplicas),
             MemoryFormat = CommonOptions.ReadMemoryFormat(result, _format),
         };
         if (result.GetValue(_precision) is { } precision)

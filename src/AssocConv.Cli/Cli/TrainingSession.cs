@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using AssocConv.Distributed;
 using AssocConv.Training;
 using Spectre.Console;
 
@@ -27,7 +28,11 @@ internal static class TrainingSession
             var observer = new ProgressObserver(term);
             var result = observer.Run(() => trainer.Run(observer, cancel.Token));
             if (!result.Completed)
-                term.Error.WriteLine($"stopped; continue with: assocconv train --resume {result.RunDirectory}");
+            {
+                string launcher = MpiWorld.LaunchedSize is { } ranks ? $"mpirun -np {ranks} " : "";
+                term.Error.WriteLine(
+                    $"stopped; continue with: {launcher}assocconv train --resume {result.RunDirectory}");
+            }
             return result;
         }
         finally
@@ -75,6 +80,9 @@ internal static class TrainingSession
                 $"{(double)flip:F2}%");
         }
         table.AddRow("training time", $"{(double)s["train_seconds"]!:F0} s");
+        if ((int?)s["ranks"] is > 1 and var ranks) table.AddRow("ranks (mpirun)", $"{ranks}");
+        if (s["replica_checks"] is { } checks)
+            table.AddRow("steps with parameters identical on all ranks", $"{(long)checks:N0}");
         if (s["parameters"]?["groups"] is JsonObject groups)
             foreach (var (name, count) in groups)
                 if ((long)count!["total"]! > 0)

@@ -50,15 +50,21 @@ public sealed class GradientAverager(MpiWorld world, nn.Module model)
 
     /// <summary>Whether every rank holds exactly rank 0's parameters, bit for bit (batch-norm's running statistics
     /// are each rank's own, from its own images).</summary>
-    public static bool ParametersIdentical(MpiWorld world, nn.Module model)
+    public static bool ParametersIdentical(MpiWorld world, nn.Module model) =>
+        RanksDiffering(world, model).Count == 0;
+
+    /// <summary>The ranks whose parameters differ from rank 0's in any bit (every rank gets the same list).</summary>
+    public static IReadOnlyList<int> RanksDiffering(MpiWorld world, nn.Module model)
     {
         var mine = Flatten(model.parameters());
         var root = (float[])mine.Clone();
         world.Broadcast(root);
-        double[] differing = [mine.Where((v, i) => BitConverter.SingleToInt32Bits(v)
-            != BitConverter.SingleToInt32Bits(root[i])).Count()];
+        var differing = new double[world.Size];
+        for (int i = 0; i < mine.Length; i++)
+            if (BitConverter.SingleToInt32Bits(mine[i]) != BitConverter.SingleToInt32Bits(root[i]))
+                differing[world.Rank]++;
         world.SumInPlace(differing);
-        return differing[0] == 0;
+        return Enumerable.Range(0, world.Size).Where(r => differing[r] > 0).ToArray();
     }
 
     private static Tensor[] State(nn.Module model) =>

@@ -12,7 +12,11 @@ public sealed class MpiWorld : IDisposable
     private MpiWorld(int rank, int size) => (Rank, Size) = (rank, size);
 
     /// <summary>Whether this process was started by Open MPI's <c>mpirun</c>.</summary>
-    public static bool IsLaunched => Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is not null;
+    public static bool IsLaunched => LaunchedSize is not null;
+
+    /// <summary>How many processes mpirun started, read before MPI starts (null when not under mpirun).</summary>
+    public static int? LaunchedSize =>
+        int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE"), out int size) ? size : null;
 
     /// <summary>Initialises MPI (once per process; a process not started by mpirun is a world of one).</summary>
     /// <exception cref="DllNotFoundException">Open MPI is not installed.</exception>

@@ -27,6 +27,12 @@ public sealed record ModelOptions
     /// <summary>Channels of the input images. Default 3.</summary>
     public int InputChannels { get; init; } = 3;
 
+    /// <summary>
+    /// Batch-norm after each convolution (default). Only the small CNN can leave it out: without it, data-parallel
+    /// training computes exactly the single-process gradients, which is what a check of the exchange needs.
+    /// </summary>
+    public bool BatchNorm { get; init; } = true;
+
     /// <summary>Throws <see cref="ArgumentException"/> for impossible values.</summary>
     public ModelOptions Validate(string model)
     {
@@ -34,6 +40,8 @@ public sealed record ModelOptions
             $"got {NumClasses}");
         if (InputChannels < 1) throw new ArgumentException($"{model}: input channels must be at least 1, got " +
             $"{InputChannels}");
+        if (!BatchNorm && model != SmallCnn.Name)
+            throw new ArgumentException($"{model}: only {SmallCnn.Name} can be built without batch-norm");
         if (Plain && SharedGenerator is not null)
             throw new ArgumentException($"{model}: a plain model has no generator to share");
         return this;

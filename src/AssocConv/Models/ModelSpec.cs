@@ -22,10 +22,11 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
     /// <summary>A one-line description, e.g. <c>resnet20 (slice 16x16x3x3, code 72, ...)</c>.</summary>
     public string Describe()
     {
-        if (Options.Plain) return $"{Name} (plain)";
+        string norm = Options.BatchNorm ? "" : ", no batch-norm";
+        if (Options.Plain) return $"{Name} (plain{norm})";
         string selection = Options.Selection == AssociativeSelection.Reference ? ""
             : $", {Options.Selection.ToName()} associative";
-        return $"{Name} ({Generator!.Describe()}{selection})";
+        return $"{Name} ({Generator!.Describe()}{selection}{norm})";
     }
 
     /// <summary>As JSON.</summary>
@@ -45,6 +46,7 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
             ["associative"] = Options.Plain ? null : Options.Selection.ToName(),
             ["classes"] = Options.NumClasses,
             ["input_channels"] = Options.InputChannels,
+            ["batch_norm"] = Options.BatchNorm,
         };
     }
 
@@ -76,6 +78,7 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
                 Plain = plain,
                 NumClasses = (int?)json["classes"],
                 InputChannels = (int)json["input_channels"]!,
+                BatchNorm = (bool?)json["batch_norm"] ?? true,   // absent from files written before the option
             };
             if (options.NumClasses is < 1 or > Limits.Classes)
                 throw new FormatException($"{options.NumClasses} classes is out of range (1 to {Limits.Classes:N0})");
@@ -101,7 +104,7 @@ public sealed record ModelSpec(string Name, ModelOptions Options)
                 options = options with { Generator = generator,
                     Selection = AssociativeSelectionNames.Parse((string)json["associative"]!) };
             }
-            return new ModelSpec(name, options);
+            return new ModelSpec(name, options.Validate(name));
         }
         catch (Exception e) when (e is NullReferenceException or InvalidCastException or ArgumentException
             or InvalidOperationException

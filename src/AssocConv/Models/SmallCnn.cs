@@ -17,7 +17,8 @@ namespace AssocConv.Models;
 /// | pool   | 64                   | global average                     |
 /// | linear | classes              | fully connected                    |
 ///
-/// Every convolution is followed by batch-norm and ReLU. Any input size of at least 4x4 works.
+/// Every convolution is followed by batch-norm and ReLU; with <see cref="ModelOptions.BatchNorm"/> off, by ReLU alone
+/// (each batch-norm an identity). Any input size of at least 4x4 works.
 /// ReLUs write over the batch-norm output in place, as torchvision's do: batch-norm's backward does not need it,
 /// and a pass through fresh memory is spared (docs/benchmarks.md).
 /// </summary>
@@ -31,7 +32,7 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>
 
     // fields typed Module<Tensor, Tensor> so Materializer can swap associative layers for plain ones
     private nn.Module<Tensor, Tensor> conv1, conv2, conv3, conv4, conv5;
-    private readonly BatchNorm2d bn1, bn2, bn3, bn4, bn5;
+    private readonly nn.Module<Tensor, Tensor> bn1, bn2, bn3, bn4, bn5;
     private readonly Linear linear;
     private ConvolutionalSliceGenerator? CSG;
 
@@ -45,14 +46,17 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>
         conv3 = b.Conv("conv3", 32, 32, 3, padding: 1, generated: true);
         conv4 = b.Conv("conv4", 32, 64, 3, stride: 2, padding: 1, generated: true);
         conv5 = b.Conv("conv5", 64, 64, 3, padding: 1, generated: true);
-        bn1 = nn.BatchNorm2d(16);
-        bn2 = nn.BatchNorm2d(32);
-        bn3 = nn.BatchNorm2d(32);
-        bn4 = nn.BatchNorm2d(64);
-        bn5 = nn.BatchNorm2d(64);
+        bn1 = Norm(options, 16);
+        bn2 = Norm(options, 32);
+        bn3 = Norm(options, 32);
+        bn4 = Norm(options, 64);
+        bn5 = Norm(options, 64);
         linear = nn.Linear(64, b.NumClasses);
         RegisterComponents();
     }
+
+    private static nn.Module<Tensor, Tensor> Norm(ModelOptions options, long channels) =>
+        options.BatchNorm ? nn.BatchNorm2d(channels) : nn.Identity();
 
     /// <summary>Class scores <c>[batch, classes]</c> for images <c>[batch, channels, height, width]</c>.</summary>
     public override Tensor forward(Tensor x)

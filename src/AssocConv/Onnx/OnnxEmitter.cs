@@ -34,6 +34,7 @@ internal sealed class OnnxEmitter(OnnxGraphBuilder graph, OnnxForm form)
             BatchNorm2d bn => BatchNorm(bn, path, input),
             Linear l => Gemm(path, input, l.weight!, l.bias),
             ReLU => Relu(input),
+            Identity => input,
             Sequential s => s.named_children().Aggregate(input,
                 (x, child) => Emit(child.module, Join(path, child.name), x)),
             _ when OnnxModelEmitters.Find(module) is { } emit => emit(this, module, path, input),

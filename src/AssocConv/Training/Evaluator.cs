@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace AssocConv.Training;
 
-/// <summary>What <see cref="Evaluator.Evaluate"/> measured.</summary>
+/// <summary>What <see cref="Evaluator"/>'s <c>Evaluate</c> measured.</summary>
 /// <param name="Samples">Images evaluated.</param>
 /// <param name="Loss">Mean cross-entropy over the images.</param>
 /// <param name="Accuracy">Percent classified right.</param>

@@ -36,6 +36,9 @@ public sealed class Trainer
     private readonly LabeledImages? _validation;
     private readonly List<EpochMetrics> _history = [];
     private EpochProgress _progress = new();
+    private long _replicaChecks;
+    // each rank's contiguous part of an evaluated set, cut once
+    private readonly Dictionary<LabeledImages, LabeledImages> _shards = [];
     private int _bestEpoch;
     private double _bestValidation = double.NegativeInfinity;
 
@@ -130,24 +133,42 @@ public sealed class Trainer
 
     /// <summary>Continues the run in <paramref name="runDirectory"/> from its last checkpoint, on <paramref
     /// name="data"/> (the same dataset).</summary>
-    /// <exception cref="ArgumentException">The run was trained on another number of ranks.</exception>
-    public static Trainer Resume(string runDirectory, Dataset data, Device? device = null, MpiWorld? world = null)
+    /// <param name="runDirectory">The run's folder.</param>
+    /// <param name="data">The dataset it was trained on.</param>
+    /// <param name="device">Where to compute; default the CPU.</param>
+    /// <param name="world">The MPI ranks to train on (null: this process alone).</param>
+    /// <param name="allowRankChange">Continue on another number of ranks than the run's: the global batches stay the
+    /// same, batch-norm sees other shares, so the run is no longer what an uninterrupted one would have been.</param>
+    /// <exception cref="ArgumentException">The run was trained on another number of ranks, and that was not
+    /// allowed.</exception>
+    public static Trainer Resume(string runDirectory, Dataset data, Device? device = null, MpiWorld? world = null,
+        bool allowRankChange = false)
     {
         var folder = new RunFolder(runDirectory);
         if (world is null || world.IsRoot) folder.RemoveAbandoned();
         var (header, payload) = Checkpoint.Read(folder.LastCheckpoint);
         int ranks = (int?)header["ranks"] ?? 1, now = world?.Size ?? 1;
-        // the batch shares, and so the random streams each rank sees, depend on the number of ranks
-        if (ranks != now)
+        // each rank's share of a batch, and so what batch-norm normalises over, depends on the number of ranks
+        if (ranks != now && !allowRankChange)
         {
             string how = ranks == 1 ? "without mpirun" : $"mpirun -np {ranks}";
             throw new ArgumentException($"{runDirectory} was trained on {ranks} rank{(ranks == 1 ? "" : "s")}; " +
-                $"resume it on as many ({how}), not {now}");
+                $"resume it on as many ({how}), not {now}, to continue it exactly; --allow-rank-change continues on " +
+                $"{now} (the same global batches, batch-norm over other shares)");
         }
         var spec = ModelSpec.FromJson(header["model"]!);
         var options = TrainingOptions.FromJson(header["training"]!);
-        var trainer = new Trainer(runDirectory, spec, data, options,
-            (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject(), device, world);
+        var extra = (JsonObject?)header["extra"]?.DeepClone() ?? new JsonObject();
+        if (ranks != now)   // on the record, since the run is no longer what one number of ranks gives
+        {
+            if (extra["rank_changes"] is not JsonArray changes) extra["rank_changes"] = changes = [];
+            changes.Add(new JsonObject
+            {
+                ["from"] = ranks, ["to"] = now, ["next_epoch"] = header["progress"]?["next_epoch"]?.DeepClone(),
+                ["next_batch"] = header["progress"]?["next_batch"]?.DeepClone(),
+            });
+        }
+        var trainer = new Trainer(runDirectory, spec, data, options, extra, device, world);
         if (trainer._average is { } average)
         {
             Checkpoint.LoadInto(payload, header, average.Model, trainer._optimizer, trainingWeights: trainer._model);
@@ -342,6 +363,7 @@ public sealed class Trainer
                     _optimizer.step();
                     diagnostics?.AfterStep();
                     _average?.Update();
+                    if (_options.CheckReplicas && Distributed) CheckReplicas(epoch * perEpoch + _progress.NextBatch);
                     _progress.BatchDone(value, correct, batch.Size);
                 }
                 _progress.Seconds = secondsBefore + watch.Elapsed.TotalSeconds;
@@ -416,6 +438,18 @@ public sealed class Trainer
         return (totals[0], (long)totals[1]);
     }
 
+    // The exchange's own test, for a user who doubts it: all-reduced gradients and the same optimiser step must leave
+    // every rank with the same bits.
+    private void CheckReplicas(long step)
+    {
+        var differing = GradientAverager.RanksDiffering(_world!, _model);
+        if (differing.Count > 0)
+            throw new TrainingDivergedException($"after step {step + 1} the parameters of rank" +
+                $"{(differing.Count == 1 ? "" : "s")} {string.Join(", ", differing)} differ from rank 0's; the " +
+                "data-parallel exchange is broken (please report it with the command)");
+        _replicaChecks++;
+    }
+
     // a stop every rank agrees on: if one was asked to stop, all stop after the same batch
     private bool Agree(bool stop)
     {
@@ -454,6 +488,10 @@ public sealed class Trainer
             ["train_seconds"] = seconds,
             ["images_per_second"] = seconds > 0 ? Math.Round(images / seconds, 1) : 0,
             ["recipe"] = _options.Recipe,
+            ["ranks"] = _world?.Size ?? 1,
+            ["rank_changes"] = _extra["rank_changes"]?.DeepClone(),
+            // steps after which every rank's parameters were found identical to rank 0's (this process's)
+            ["replica_checks"] = _options.CheckReplicas && Distributed ? _replicaChecks : null,
             // the effective generator, default or not
             ["parameters"] = ParameterReportJson.ToJson(_spec.Name, _spec.Options with { Generator = _spec.Generator },
                 report),
@@ -473,16 +511,43 @@ public sealed class Trainer
 
     private EpochMetrics FinishEpoch(int epoch, double lr)
     {
-        var model = EvaluationModel;
-        var validation = _validation is null ? null : Evaluator.Evaluate(model, _validation, _data.Normalization,
-            device: _device, format: _options.MemoryFormat);
-        var test = Evaluator.Evaluate(model, _data.Test, _data.Normalization, device: _device,
-            format: _options.MemoryFormat, flip: _options.FlipTest);
+        var validation = _validation is null ? default : Measure(_validation, flip: false);
+        var test = Measure(_data.Test, _options.FlipTest);
         var metrics = new EpochMetrics(epoch + 1, lr, _progress.Loss, _progress.Accuracy,
-            validation?.Loss ?? double.NaN, validation?.Accuracy ?? double.NaN, test.Loss, test.Accuracy,
-            _progress.Seconds, _progress.ImagesPerSecond, test.FlipAccuracy);
+            _validation is null ? double.NaN : validation.Loss, _validation is null ? double.NaN : validation.Accuracy,
+            test.Loss, test.Accuracy, _progress.Seconds, _progress.ImagesPerSecond, test.FlipAccuracy);
         _history.Add(metrics);
         _progress.EpochDone();
         return metrics;
+    }
+
+    // Under mpirun each rank evaluates its part of the set with rank 0's batch-norm statistics (the ones saved) and
+    // the sums are all-reduced, so every rank gets rank 0's measures in 1/N of the time.
+    private (double Loss, double Accuracy, double FlipAccuracy) Measure(LabeledImages data, bool flip)
+    {
+        var model = EvaluationModel;
+        if (!Distributed)
+        {
+            var whole = Evaluator.Evaluate(model, data, _data.Normalization, device: _device,
+                format: _options.MemoryFormat, flip: flip);
+            return (whole.Loss, whole.Accuracy, whole.FlipAccuracy);
+        }
+        GradientAverager.BroadcastState(_world!, model);
+        if (!_shards.TryGetValue(data, out var shard))
+        {
+            long share = (data.Count + _world!.Size - 1) / _world.Size;
+            long start = Math.Min(data.Count, _world.Rank * share), count = Math.Min(share, data.Count - start);
+            using var indices = arange(start, start + count, dtype: int64);
+            _shards[data] = shard = data.Select(indices);
+        }
+        var part = Evaluator.Evaluate(model, shard, _data.Normalization, device: _device,
+            format: _options.MemoryFormat, flip: flip);
+        long n = part.Samples, correct = 0;
+        for (int c = 0; c < part.Confusion.GetLength(0); c++) correct += part.Confusion[c, c];
+        double flipCorrect = flip && n > 0 ? Math.Round(part.FlipAccuracy * n / 100) : 0;
+        double[] sums = [n == 0 ? 0 : part.Loss * n, correct, flipCorrect, n];
+        _world!.SumInPlace(sums);
+        if (sums[3] == 0) return (double.NaN, double.NaN, double.NaN);
+        return (sums[0] / sums[3], 100 * sums[1] / sums[3], flip ? 100 * sums[2] / sums[3] : double.NaN);
     }
 }

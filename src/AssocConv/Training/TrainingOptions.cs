@@ -121,6 +121,10 @@ public sealed record TrainingOptions
     /// <c>diagnostics.csv</c>; 0: off.</summary>
     public int DiagnosticsEvery { get; init; }
 
+    /// <summary>Under mpirun, compare every rank's parameters with rank 0's, bit for bit, after every step, and stop
+    /// the run naming the step and the ranks that differ (one broadcast of the parameters per step).</summary>
+    public bool CheckReplicas { get; init; }
+
     /// <summary>The recipe these options started from (<see cref="TrainingRecipes"/>), for the record.</summary>
     public string Recipe { get; init; } = TrainingRecipes.ReferenceName;
 
@@ -191,6 +195,7 @@ public sealed record TrainingOptions
         ["memory_format"] = MemoryFormat.Name(),
         ["precision"] = Precision.Name(),
         ["diagnostics_every"] = DiagnosticsEvery,
+        ["check_replicas"] = CheckReplicas,
     };
 
     /// <summary>From <see cref="ToJson"/>'s output; fields that older runs lack take the reference's values.</summary>
@@ -223,6 +228,7 @@ public sealed record TrainingOptions
         MemoryFormat = json["memory_format"] is { } format ? MemoryFormats.Parse((string)format!)
             : MemoryFormat.Contiguous,
         DiagnosticsEvery = (int?)json["diagnostics_every"] ?? 0,
+        CheckReplicas = (bool?)json["check_replicas"] ?? false,
         Precision = json["precision"] is { } precision ? MixedPrecision.Parse((string)precision!)
             : ComputePrecision.Float32,
     };

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using AssocConv.Csg;
 using AssocConv.Models;
@@ -7,25 +6,10 @@ namespace AssocConv.Tests.Distributed;
 
 public class MpiBenchTests
 {
-    /// <summary>Runs the command line under <c>mpirun -np 2</c>, one thread per rank, asserting it succeeded; returns
-    /// the ranks' stdout (rank 0 alone prints) and stderr.</summary>
-    internal static (string Out, string Err) RunOnTwoRanks(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "AssocConv.Cli.dll");
-        var info = new ProcessStartInfo("mpirun",
-            ["--allow-run-as-root", "--oversubscribe", "-np", "2", "dotnet", dll, .. args, "--threads", "1"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        // mpirun gives the ranks a pseudo-terminal, and .NET would then write a terminal mode sequence into stdout
-        info.Environment["TERM"] = "dumb";
-        return TestSupport.RunProcess(info, TimeSpan.FromMinutes(3));
-    }
-
     [SystemFact("/usr/bin/mpirun", "openmpi-bin")]
     public void Two_ranks_average_gradients_keep_parameters_identical_and_send_the_trainable_bytes()
     {
-        var (stdout, stderr) = RunOnTwoRanks("bench", "--distributed", "--models", "small-cnn", "--steps", "3",
+        var (stdout, stderr) = TwoRanks.Run("bench", "--distributed", "--models", "small-cnn", "--steps", "3",
             "--batch-size", "16", "--json");
         using var doc = JsonDocument.Parse(stdout);
         var rows = doc.RootElement.EnumerateArray().ToDictionary(r => r.GetProperty("variant").GetString()!);

@@ -283,4 +283,39 @@ public class ModelZooTests
         Assert.Equal(new[] { 0.0, 2.0, 8.0, 10.0 },
             Values(y).Take(4));   // rows and columns 0 and 2 of the first channel
     }
+
+    [Fact]
+    public void The_small_cnn_without_batch_norm_has_none_round_trips_and_no_other_model_accepts_it()
+    {
+        var spec = new ModelSpec(SmallCnn.Name, new ModelOptions { BatchNorm = false });
+        using var with = ModelZoo.Create(SmallCnn.Name, new ModelOptions());
+        using var without = spec.Build();
+        Assert.Empty(without.modules().OfType<BatchNorm2d>());
+        Assert.Empty(without.buffers());
+        // five batch-norms of 16, 32, 32, 64 and 64 channels, a weight and a bias each
+        Assert.Equal(ParameterReport.Of(with).Trainable - 2 * (16 + 32 + 32 + 64 + 64),
+            ParameterReport.Of(without).Trainable);
+        using var x = randn(3, 3, 32, 32);
+        using (no_grad())
+        {
+            without.train();
+            using var training = without.call(x);
+            without.eval();
+            using var evaluating = without.call(x);   // nothing depends on the mode any more
+            Assert.Equal(0.0, (training - evaluating).abs().max().item<float>());
+        }
+
+        var json = spec.ToJson();
+        Assert.False((bool)json["batch_norm"]!);
+        var back = ModelSpec.FromJson(json);
+        Assert.False(back.Options.BatchNorm);
+        Assert.Contains("no batch-norm", back.Describe());
+        json.Remove("batch_norm");   // as files written before the option have it
+        Assert.True(ModelSpec.FromJson(json).Options.BatchNorm);
+
+        var resnet = new ModelSpec("resnet20", new ModelOptions()).ToJson();
+        resnet["batch_norm"] = false;
+        Assert.Contains("only small-cnn", Assert.Throws<FormatException>(() => ModelSpec.FromJson(resnet)).Message);
+        Assert.Throws<ArgumentException>(() => ModelZoo.Create("resnet20", new ModelOptions { BatchNorm = false }));
+    }
 }

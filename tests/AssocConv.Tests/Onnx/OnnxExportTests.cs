@@ -15,16 +15,18 @@ public sealed class OnnxExportTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    // every family of the zoo (its smallest model), plain, associative in both layouts, and (the small ones) a plain
-    // model made associative by Associator.Associate, as a user's own model would be
+    // every family of the zoo (its smallest model), plain, associative in both layouts, (the small ones) a plain
+    // model made associative by Associator.Associate, as a user's own model would be, and the small CNN without
+    // batch-norm
     public static TheoryData<string, string, OnnxForm> Cases()
     {
         var data = new TheoryData<string, string, OnnxForm>();
         foreach (var entry in SmallestOfEachFamily())
-            foreach (var variant in new[] { "plain", "reference", "blocked", "associated" })
+            foreach (var variant in new[] { "plain", "reference", "blocked", "associated", "no-batch-norm" })
                 foreach (var form in new[] { OnnxForm.Materialized, OnnxForm.Generator })
                     if ((variant != "plain" || form == OnnxForm.Materialized)
-                        && (variant != "associated" || entry.Family is "small-cnn" or "cifar-resnet"))
+                        && (variant != "associated" || entry.Family is "small-cnn" or "cifar-resnet")
+                        && (variant != "no-batch-norm" || entry.Family is "small-cnn"))
                         data.Add(entry.Name, variant, form);
         return data;
     }
@@ -39,6 +41,7 @@ public sealed class OnnxExportTests : IDisposable
             {
                 Generator = ModelZoo.Get(name).DefaultGenerator with { Layout = SliceLayout.Blocked },
             },
+            "no-batch-norm" => new ModelOptions { BatchNorm = false },
             _ => new ModelOptions(),
         };
         var model = ModelZoo.Create(name, options);

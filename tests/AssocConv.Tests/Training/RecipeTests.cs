@@ -222,6 +222,7 @@ public sealed class RecipeTests : IDisposable
              "memory_format":"channels-last"}
             """)!;
         Assert.Equal(reference.ToJson().ToJsonString(), TrainingOptions.FromJson(old).ToJson().ToJsonString());
+        Assert.True(TrainingOptions.FromJson(new TrainingOptions { CheckReplicas = true }.ToJson()).CheckReplicas);
     }
 
     [Fact]
