@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using AssocConv.Csg;
+using AssocConv.Data;
 using AssocConv.Interop;
 using AssocConv.Models;
 using AssocConv.Onnx;
@@ -54,18 +55,18 @@ internal static class ExportCommand
             JsonObject? onnxCheck = null;
             if (isOnnx || isOnnxGenerator)
             {
-                var data = header["data"];
+                var data = header["data"] is null ? null : DataDescription.FromJson(header["data"], path);
                 var form = isOnnxGenerator ? OnnxForm.Generator : OnnxForm.Materialized;
                 (long, long, long) inputSize = data is null ? (spec.Options.InputChannels, 32, 32)
-                    : ((long)data["channels"]!, (long)data["height"]!, (long)data["width"]!);
+                    : (data.Channels, data.Height, data.Width);
                 OnnxExport.Save(model, outPath, new OnnxExportOptions
                 {
                     Form = form,
                     InputSize = inputSize,
-                    Mean = data?["mean"]?.AsArray().Select(v => (double)v!).ToArray() ?? [],
-                    Std = data?["std"]?.AsArray().Select(v => (double)v!).ToArray() ?? [],
-                    ClassNames = data?["class_names"]?.AsArray().Select(v => (string)v!).ToArray() ?? [],
-                    Data = (string?)data?["spec"],
+                    Mean = data?.Normalization.Mean ?? [],
+                    Std = data?.Normalization.Std ?? [],
+                    ClassNames = data?.ClassNames.ToArray() ?? [],
+                    Data = data?.Spec,
                     ModelDescription = spec.ToJson().ToJsonString(),
                 });
                 kind = isOnnxGenerator ? "ONNX, generator and codes" : "ONNX, kernels baked in";

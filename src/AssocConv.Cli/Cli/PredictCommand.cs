@@ -91,13 +91,13 @@ internal static class PredictCommand
                 $"convert it with 'assocconv import --checkpoint {path} --model NAME [--slice S --code-size C] " +
                     "--data DATA --out FILE.ckpt' and predict with that");
         var (header, model) = Checkpoint.LoadModel(path);
-        var data = header["data"]!;
+        DataDescription data;
+        try { data = DataDescription.FromJson(header["data"], path); }
+        catch { model.Dispose(); throw; }
         model.to(device);
         model.eval();
-        return new Classifier(data["class_names"]!.AsArray().Select(c => (string)c!).ToArray(),
-            new Normalization(data["mean"]!.AsArray().Select(v => (double)v!).ToArray(),
-                data["std"]!.AsArray().Select(v => (double)v!).ToArray()),
-            (int)data["channels"]!, (int)data["height"]!, (int)data["width"]!, model.call, model);
+        return new Classifier(data.ClassNames.ToArray(), data.Normalization, data.Channels, data.Height, data.Width,
+            model.call, model);
     }
 
     private static Classifier OnnxClassifier(string path, string? checkpoint)

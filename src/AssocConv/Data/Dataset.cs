@@ -77,21 +77,13 @@ public sealed record Dataset(DatasetSpec Spec, string Source, LabeledImages Trai
             Pair("train"), Pair("t10k"), Normalization.FashionMnist);
     }
 
-    /// <summary>
-    /// What a checkpoint records of its data, so that evaluation and prediction need no other input: the spec,
-    /// the source, class names, normalisation and image shape.
-    /// </summary>
-    public JsonObject ToJson() => new()
-    {
-        ["spec"] = Spec.ToString(),
-        ["source"] = Source,
-        ["class_names"] = new JsonArray(Train.ClassNames.Select(n => (JsonNode)n).ToArray()),
-        ["mean"] = new JsonArray(Normalization.Mean.Select(v => (JsonNode)v).ToArray()),
-        ["std"] = new JsonArray(Normalization.Std.Select(v => (JsonNode)v).ToArray()),
-        ["channels"] = Train.Channels,
-        ["height"] = Train.Height,
-        ["width"] = Train.Width,
-    };
+    /// <summary>What a checkpoint records of this data (<see cref="DataDescription"/>).</summary>
+    public DataDescription Description => new(Spec.ToString(), Source, Train.ClassNames, Normalization,
+        (int)Train.Channels, (int)Train.Height, (int)Train.Width);
+
+    /// <summary>What a checkpoint records of its data, so that evaluation and prediction need no other input: the
+    /// spec, the source, class names, normalisation and image shape.</summary>
+    public JsonObject ToJson() => Description.ToJson();
 
     /// <inheritdoc />
     public void Dispose()
