@@ -54,6 +54,8 @@ internal sealed class TrainingArguments
     private readonly Option<int?> _val = new("--val-split") { Description = "Training images held out to choose the " +
         "best checkpoint (reference: 5000, fast: 0; 0: the best is the last)" };
     private readonly Option<bool> _noAugment = new("--no-augment") { Description = "No random crop and flip" };
+    private readonly Option<int?> _cutout = new("--cutout") { Description = "Side of a square of each training " +
+        "image set to the mean around a random centre (cutout; 16 in its paper for CIFAR-10); default 0: none" };
     private readonly Option<long> _seed = new("--seed") { Description = "Seed of initialisation, split, order " +
         "and augmentation", DefaultValueFactory = _ => 1 };
     private readonly Option<int?> _limit = new("--train-limit") { Description = "Train on the first N training " +
@@ -111,9 +113,9 @@ internal sealed class TrainingArguments
     private Option[] RunShaping =>
     [
         _recipe, _epochs, _batch, _lr, _momentum, _nesterov, _decay, _normDecay, _biasDecay, _generatorLr,
-            _generatorDecay,
-        _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val, _noAugment, _seed, _limit,
-    _precision, ];
+        _generatorDecay, _codeLr, _codeDecay, _schedule, _milestones, _warmup, _smoothing, _ema, _flip, _val,
+        _noAugment, _cutout, _seed, _limit, _precision,
+    ];
 
     /// <summary>The recipe named by --recipe (or the default).</summary>
     public string RecipeName(ParseResult result) =>
@@ -166,6 +168,7 @@ internal sealed class TrainingArguments
             FlipTest = result.GetValue(_flip) ?? options.FlipTest,
             ValidationSplit = result.GetValue(_val) ?? options.ValidationSplit,
             Augment = !result.GetValue(_noAugment),
+            Cutout = result.GetValue(_cutout) ?? options.Cutout,
             Seed = result.GetValue(_seed),
             TrainLimit = result.GetValue(_limit),
             DiagnosticsEvery = result.GetValue(_diagnostics),

@@ -24,7 +24,7 @@ public sealed record Batch(Tensor Images, Tensor Labels) : IDisposable
 /// <summary>
 /// Mini-batches from a <see cref="LabeledImages"/> held as one <c>uint8</c> tensor: shuffled from the seed
 /// and the epoch, augmented as whole batches on tensors (random crop with 4-pixel zero padding, horizontal
-/// flip), normalised and laid out in the chosen <see cref="MemoryFormat"/>.
+/// flip, optionally cutout), normalised and laid out in the chosen <see cref="MemoryFormat"/>.
 /// </summary>
 /// <remarks>
 /// Everything random comes from a generator seeded by (seed, epoch), so an epoch's batches are the same
@@ -49,6 +49,9 @@ public sealed class BatchPipeline
     /// <summary>Whether batches are randomly cropped (4-pixel zero padding) and flipped.</summary>
     public bool Augment { get; }
 
+    /// <summary>Side of the square cutout blanks in every augmented image (0: none).</summary>
+    public int Cutout { get; }
+
     /// <summary>The seed every epoch's randomness derives from.</summary>
     public long Seed { get; }
 
@@ -59,12 +62,26 @@ public sealed class BatchPipeline
     public long BatchesPerEpoch => (_data.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>Creates the pipeline.</summary>
-    /// <exception cref="ArgumentException">A batch size below 1, or a normalisation for another number of
-    /// channels.</exception>
+    /// <param name="data">The images.</param>
+    /// <param name="normalization">What they are normalised with.</param>
+    /// <param name="batchSize">Images per batch.</param>
+    /// <param name="shuffle">A new random order every epoch.</param>
+    /// <param name="augment">Random crop (4-pixel zero padding) and horizontal flip.</param>
+    /// <param name="seed">The seed every epoch's randomness derives from.</param>
+    /// <param name="device">Where batches go.</param>
+    /// <param name="format">How batches are laid out.</param>
+    /// <param name="cutout">With <paramref name="augment"/>, the side of a square set to the mean (0 after
+    /// normalisation) around a random centre of each image, clipped at the borders (DeVries and Taylor's cutout); 0:
+    /// none.</param>
+    /// <exception cref="ArgumentException">A batch size below 1, a normalisation for another number of channels, or
+    /// a cutout without augmentation or below 0.</exception>
     public BatchPipeline(LabeledImages data, Normalization normalization, int batchSize, bool shuffle, bool augment,
-        long seed, Device? device = null, MemoryFormat format = MemoryFormat.Contiguous)
+        long seed, Device? device = null, MemoryFormat format = MemoryFormat.Contiguous, int cutout = 0)
     {
         if (batchSize < 1) throw new ArgumentException($"batch size must be at least 1, got {batchSize}");
+        if (cutout < 0 || (cutout > 0 && !augment))
+            throw new ArgumentException($"cutout is part of the augmentation: a side of 0 or more with it, got " +
+                $"{cutout}");
         if (normalization.Channels != data.Channels)
             throw new ArgumentException($"normalisation for {normalization.Channels} channels, images have " +
                 $"{data.Channels}");
@@ -74,6 +91,7 @@ public sealed class BatchPipeline
         BatchSize = batchSize;
         Shuffle = shuffle;
         Augment = augment;
+        Cutout = cutout;
         Seed = seed;
         Format = format;
     }
@@ -93,6 +111,7 @@ public sealed class BatchPipeline
                 var (offsets, flips) = DrawAugmentation(BatchLength(b), generator);
                 offsets.Dispose();
                 flips.Dispose();
+                if (Cutout > 0) DrawCentres(BatchLength(b), generator).Dispose();
             }
         for (long b = startBatch; b < BatchesPerEpoch; b++)
             yield return Make(order, b, generator);
@@ -110,6 +129,8 @@ public sealed class BatchPipeline
         if (Augment) images = CropAndFlip(images, generator);
         // laid out while still bytes (a quarter of the float copy); normalising keeps the layout
         var x = Normalize(images.to(_device).ToMemoryFormat(Format));
+        if (Cutout > 0) x = x.masked_fill_(CutoutMask(DrawCentres(size, generator), Cutout, x.shape[2], x.shape[3])
+            .to(_device), 0);
         return new Batch(x.MoveToOuterDisposeScope(), labels.to(_device).MoveToOuterDisposeScope());
     }
 
@@ -137,6 +158,27 @@ public sealed class BatchPipeline
         var cols = (dx.unsqueeze(1) + arange(w)).view(n, 1, 1, w).expand(n, c, h, w);
         cropped = cropped.gather(3, cols);
         return where(flip.view(n, 1, 1, 1), cropped.flip(3), cropped);
+    }
+
+    // drawn after the crop and flip of the same batch, so a pipeline without cutout draws what it always did
+    private Tensor DrawCentres(long n, Generator generator) =>
+        stack([randint(0, _data.Height, new[] { n }, generator: generator),
+            randint(0, _data.Width, new[] { n }, generator: generator)]);
+
+    /// <summary>Where each image's cutout square lies (<c>[n, 1, h, w]</c>, true inside): side <paramref
+    /// name="side"/> around the centres <paramref name="centres"/> (<c>[2, n]</c>), clipped at the
+    /// borders.</summary>
+    internal static Tensor CutoutMask(Tensor centres, int side, long h, long w)
+    {
+        using var scope = NewDisposeScope();
+        long n = centres.shape[1];
+        var top = (centres[0] - side / 2).view(n, 1);
+        var left = (centres[1] - side / 2).view(n, 1);
+        var rows = arange(h).view(1, h);
+        var cols = arange(w).view(1, w);
+        var inRows = rows.ge(top).logical_and(rows.lt(top + side));
+        var inCols = cols.ge(left).logical_and(cols.lt(left + side));
+        return inRows.view(n, 1, h, 1).logical_and(inCols.view(n, 1, 1, w)).MoveToOuterDisposeScope();
     }
 
     /// <summary><c>(x / 255 - mean) / std</c> per channel, as <c>float32</c>.</summary>

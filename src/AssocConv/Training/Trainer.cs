@@ -325,7 +325,7 @@ public sealed class Trainer
     {
         observer ??= new SilentObserver();
         var pipeline = new BatchPipeline(_train, _data.Normalization, _options.BatchSize, shuffle: true,
-            augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat);
+            augment: _options.Augment, seed: _options.Seed, _device, _options.MemoryFormat, _options.Cutout);
         observer.RunStarting(_folder.Location, _spec.Describe(), _progress.NextEpoch + 1, _options.Epochs,
             pipeline.BatchesPerEpoch);
         if (Writes) _folder.WriteMetrics(_history);

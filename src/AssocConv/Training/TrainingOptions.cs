@@ -97,6 +97,10 @@ public sealed record TrainingOptions
     /// <summary>Random crop (4-pixel padding) and horizontal flip of training batches.</summary>
     public bool Augment { get; init; } = true;
 
+    /// <summary>With <see cref="Augment"/>, the side of a square of each training image set to the mean around a
+    /// random centre (DeVries and Taylor's cutout, 16 for CIFAR-10 in their paper); 0: none.</summary>
+    public int Cutout { get; init; }
+
     /// <summary>Seed of the model's initialisation, the validation split, the order of images and the
     /// augmentation.</summary>
     public long Seed { get; init; } = 1;
@@ -159,6 +163,9 @@ public sealed record TrainingOptions
             $"in (0, 1), got {d}");
         if (ValidationSplit < 0) throw new ArgumentException($"validation split must not be negative, got " +
             $"{ValidationSplit}");
+        if (Cutout < 0 || Cutout > 1024) throw new ArgumentException($"cutout must be 0 to 1024 pixels, got {Cutout}");
+        if (Cutout > 0 && !Augment) throw new ArgumentException("cutout is part of the augmentation: leave out " +
+            "--no-augment or the cutout");
         if (TrainLimit is < 1) throw new ArgumentException($"the training limit must be at least 1, got {TrainLimit}");
         if (Milestones.Any(m => m < 1)) throw new ArgumentException("milestones are epochs, at least 1");
         if (DiagnosticsEvery < 0) throw new ArgumentException($"diagnostics interval must not be negative, got " +
@@ -190,6 +197,7 @@ public sealed record TrainingOptions
         ["flip_test"] = FlipTest,
         ["val_split"] = ValidationSplit,
         ["augment"] = Augment,
+        ["cutout"] = Cutout,
         ["seed"] = Seed,
         ["train_limit"] = TrainLimit,
         ["memory_format"] = MemoryFormat.Name(),
@@ -222,6 +230,7 @@ public sealed record TrainingOptions
         FlipTest = (bool?)json["flip_test"] ?? false,
         ValidationSplit = (int)json["val_split"]!,
         Augment = (bool)json["augment"]!,
+        Cutout = (int?)json["cutout"] ?? 0,
         Seed = (long)json["seed"]!,
         TrainLimit = (int?)json["train_limit"],
         // runs saved before the option existed were trained contiguous

@@ -67,6 +67,8 @@ public class CliTests
     [InlineData("--plain has no generator", "params", "--model", "small-cnn", "--plain", "--slice", "8x8")]
     [InlineData("code size must be at least 1", "params", "--model", "small-cnn", "--code-size", "0")]
     [InlineData("--no-batch-norm: only small-cnn", "params", "--model", "resnet20", "--no-batch-norm")]
+    [InlineData("cutout is part of the augmentation", "train", "--model", "small-cnn", "--data", "sample", "--out",
+        "never-made", "--cutout", "8", "--no-augment")]
     [InlineData("CUDA is not available", "params", "--model", "small-cnn", "--device", "cuda")]
     [InlineData("not a device", "params", "--model", "small-cnn", "--device", "tpu")]
     [InlineData("--threads must be 0 or more", "params", "--model", "small-cnn", "--threads", "-2")]

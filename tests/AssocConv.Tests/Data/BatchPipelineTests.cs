@@ -87,6 +87,40 @@ public class BatchPipelineTests
     }
 
     [Fact]
+    public void Cutout_blanks_one_square_per_image_in_every_channel_and_leaves_the_crops_and_flips_alone()
+    {
+        using var data = Images(64);
+        using var plain = new BatchPipeline(data, Identity, 64, shuffle: true, augment: true, seed: 7).Epoch(1)
+            .Single();
+        using var cut = new BatchPipeline(data, Identity, 64, shuffle: true, augment: true, seed: 7, cutout: 4)
+            .Epoch(1).Single();
+        Assert.Equal(plain.Labels.data<long>().ToArray(), cut.Labels.data<long>().ToArray());
+        var corners = new HashSet<(long, long)>();
+        for (int i = 0; i < 64; i++)
+        {
+            using var changed = cut.Images[i].ne(plain.Images[i]);
+            // only blanked pixels change, and the same ones in both channels
+            Assert.Equal(0.0, cut.Images[i].masked_select(changed).abs().sum().item<float>());
+            Assert.True(changed[0].eq(changed[1]).all().item<bool>(), $"image {i}: the channels were blanked " +
+                "differently");
+            using var where = changed[0].nonzero();
+            if (where.shape[0] == 0) continue;   // the square fell on the crop's zero padding alone
+            var rows = where.select(1, 0);
+            var cols = where.select(1, 1);
+            long top = rows.min().item<long>(), left = cols.min().item<long>();
+            Assert.True(rows.max().item<long>() - top < 4 && cols.max().item<long>() - left < 4,
+                $"image {i}: pixels changed outside one 4x4 square");
+            corners.Add((top, left));
+        }
+        Assert.True(corners.Count > 8, "the squares do not move from image to image");
+        // a resumed epoch draws the same squares
+        var p = new BatchPipeline(data, Identity, 5, shuffle: true, augment: true, seed: 5, cutout: 3);
+        Assert.Equal(Collect(p, 2).Skip(3).Select(b => b.X), Collect(p, 2, start: 3).Select(b => b.X));
+        Assert.Throws<ArgumentException>(() => new BatchPipeline(data, Identity, 5, false, augment: false, 0,
+            cutout: 3));
+    }
+
+    [Fact]
     public void Normalisation_uses_the_dataset_constants()
     {
         using var data = Images(2);

@@ -222,7 +222,8 @@ public sealed class RecipeTests : IDisposable
              "memory_format":"channels-last"}
             """)!;
         Assert.Equal(reference.ToJson().ToJsonString(), TrainingOptions.FromJson(old).ToJson().ToJsonString());
-        Assert.True(TrainingOptions.FromJson(new TrainingOptions { CheckReplicas = true }.ToJson()).CheckReplicas);
+        var back = TrainingOptions.FromJson(new TrainingOptions { CheckReplicas = true, Cutout = 16 }.ToJson());
+        Assert.Equal((true, 16), (back.CheckReplicas, back.Cutout));
     }
 
     [Fact]
