@@ -76,6 +76,12 @@ internal static class TestSupport
         return (stdout.Result, stderr.Result);
     }
 
+    /// <summary>A run's metrics.csv rows without their time columns (seconds, images/s, and the flip accuracy after
+    /// them): what an interrupted and an uninterrupted run must share exactly.</summary>
+    public static string[] MetricsWithoutTimes(string run) =>
+        File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1)
+            .Select(l => string.Join(',', l.Split(',')[..8])).ToArray();
+
     /// <summary>Runs the command line in this process; returns the exit code, stdout and stderr.</summary>
     public static (int Code, string Out, string Err) RunCli(params string[] args)
     {

@@ -21,7 +21,7 @@ public sealed class MpiFaultTests : IDisposable
     {
         var whole = Path.Combine(_dir, "whole");
         TwoRanks.Run([.. Recipe, "--out", whole]);
-        return TwoRanks.Numbers(whole);
+        return TestSupport.MetricsWithoutTimes(whole);
     }
 
     private static void ResumeOnTwoRanks(string run) => TwoRanks.Run("train", "--resume", run);
@@ -45,7 +45,7 @@ public sealed class MpiFaultTests : IDisposable
         Assert.Null(TwoRanks.RankProcess(0, run));
         Checkpoint.Read(Path.Combine(run, "last.ckpt"));   // intact
         ResumeOnTwoRanks(run);
-        Assert.Equal(Uninterrupted(), TwoRanks.Numbers(run));
+        Assert.Equal(Uninterrupted(), TestSupport.MetricsWithoutTimes(run));
     }
 
     [SystemFact("/usr/bin/mpirun", "openmpi-bin")]
@@ -73,7 +73,7 @@ public sealed class MpiFaultTests : IDisposable
         CopyFolder(run, copy);
         ResumeOnTwoRanks(run);
         var whole = Uninterrupted();
-        Assert.Equal(whole, TwoRanks.Numbers(run));
+        Assert.Equal(whole, TestSupport.MetricsWithoutTimes(run));
 
         // on one process it is refused, saying why and how, unless allowed
         var (code, _, err) = TestSupport.RunCli("train", "--resume", copy, "--threads", "1");
@@ -83,7 +83,7 @@ public sealed class MpiFaultTests : IDisposable
         (code, stdout, err) = TestSupport.RunCli("train", "--resume", copy, "--threads", "1", "--allow-rank-change",
             "--json");
         Assert.True(code == 0, err);
-        var continued = TwoRanks.Numbers(copy);
+        var continued = TestSupport.MetricsWithoutTimes(copy);
         Assert.Equal(whole.Length, continued.Length);
         Assert.Equal(whole.Take(epoch), continued.Take(epoch));   // the epochs done before the stop
         using var doc = System.Text.Json.JsonDocument.Parse(stdout);

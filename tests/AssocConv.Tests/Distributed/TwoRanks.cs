@@ -56,11 +56,6 @@ internal static class TwoRanks
             Thread.Sleep(20);
     }
 
-    /// <summary>Metrics as numbers, all but the time columns.</summary>
-    public static string[] Numbers(string run) =>
-        File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1)
-            .Select(l => string.Join(',', l.Split(',')[..8])).ToArray();
-
     /// <summary>A running mpirun and its output so far.</summary>
     public sealed class Launched : IDisposable
     {
