@@ -125,8 +125,7 @@ internal static class EvalCommand
             throw new UsageException($"{path} takes {onnx.InputSize.Channels}-channel images and has {onnx.Classes} " +
                 $"outputs; {dataSpec} has {images.Channels} channels and {dataset.NumClasses} classes");
         // the normalisation the model was trained with, when the file records it
-        var normalization = onnx.Mean.Count > 0 ? new Normalization(onnx.Mean.ToArray(), onnx.Std.ToArray())
-            : dataset.Normalization;
+        var normalization = OnnxLogits.NormalizationOf(onnx) ?? dataset.Normalization;
         var r = Evaluator.Evaluate(OnnxLogits.Of(onnx), images, normalization, batchSize, CPU, MemoryFormat.Contiguous);
         string description = $"{Path.GetFileName(path)} (ONNX Runtime, {onnx.Form.ToString().ToLowerInvariant()})";
         Render(term.Results, description, which, images.ClassNames, r);

@@ -1,3 +1,4 @@
+using AssocConv.Data;
 using AssocConv.Onnx;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,4 +16,8 @@ internal static class OnnxLogits
         var logits = model.Run(input.data<float>().ToArray(), batch);
         return tensor(logits, new long[] { batch, model.Classes });
     };
+
+    /// <summary>The normalisation the file records (checked when it was loaded), or null when it records none.</summary>
+    public static Normalization? NormalizationOf(OnnxModel model) =>
+        model.Mean.Count == 0 ? null : new Normalization(model.Mean.ToArray(), model.Std.ToArray());
 }

@@ -104,14 +104,14 @@ internal static class PredictCommand
     {
         if (checkpoint is not null) throw new UsageException("--onnx and --checkpoint: give one");
         var onnx = OnnxModel.Load(path, torch.get_num_threads());
-        if (onnx.ClassNames.Count == 0 || onnx.Mean.Count == 0)
+        if (onnx.ClassNames.Count == 0 || OnnxLogits.NormalizationOf(onnx) is not { } normalization)
         {
             onnx.Dispose();
             throw new UsageException($"{path} records no class names or normalisation; export it from a checkpoint " +
                 "with 'assocconv export --onnx'");
         }
         var (c, h, w) = onnx.InputSize;
-        return new Classifier(onnx.ClassNames.ToArray(), new Normalization(onnx.Mean.ToArray(), onnx.Std.ToArray()),
-            (int)c, (int)h, (int)w, OnnxLogits.Of(onnx), onnx);
+        return new Classifier(onnx.ClassNames.ToArray(), normalization, (int)c, (int)h, (int)w, OnnxLogits.Of(onnx),
+            onnx);
     }
 }

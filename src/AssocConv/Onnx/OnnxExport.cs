@@ -35,6 +35,7 @@ public static class OnnxExport
 
     /// <summary>The ONNX file of <paramref name="model"/>, in memory.</summary>
     /// <exception cref="OnnxExportException">The model holds a module the exporter cannot express.</exception>
+    /// <exception cref="ArgumentException">The options' normalisation or class names do not fit the model.</exception>
     public static byte[] ToBytes(nn.Module<Tensor, Tensor> model, OnnxExportOptions options)
     {
         if (options.Opset < 17) throw new ArgumentException($"opset {options.Opset}: the exporter writes 17 or newer");
@@ -48,6 +49,7 @@ public static class OnnxExport
             using (var probe = zeros(1, c, h, w))
             using (var logits = model.call(probe))
                 classes = logits.shape[^1];
+            CheckMetadata(options, classes);
             var graph = new OnnxGraphBuilder();
             var emitter = new OnnxEmitter(graph, options.Form);
             graph.Unique(InputName);
@@ -74,5 +76,18 @@ public static class OnnxExport
         {
             model.train(training);
         }
+    }
+
+    // what OnnxModel would refuse to read is refused before it is written
+    private static void CheckMetadata(OnnxExportOptions options, long classes)
+    {
+        long channels = options.InputSize.Channels;
+        if (options.Mean.Count != options.Std.Count || (options.Mean.Count != 0 && options.Mean.Count != channels))
+            throw new ArgumentException($"{options.Mean.Count} means and {options.Std.Count} standard deviations " +
+                $"for {channels}-channel images");
+        if (options.Std.Any(v => !(v > 0) || double.IsInfinity(v)) || options.Mean.Any(v => !double.IsFinite(v)))
+            throw new ArgumentException("standard deviations must be positive and finite, means finite");
+        if (options.ClassNames.Count != 0 && options.ClassNames.Count != classes)
+            throw new ArgumentException($"{options.ClassNames.Count} class names for a model with {classes} outputs");
     }
 }

@@ -20,25 +20,79 @@ public sealed class OnnxModel : IDisposable
         Path = path;
         var map = session.ModelMetadata.CustomMetadataMap;
         string Get(string key) => map.TryGetValue(key, out var v) ? v : "";
+        // the metadata feeds the model; a damaged or hostile file is refused here, naming the key, rather than
+        // failing later as an index out of range or silently normalising with the wrong numbers
+        InvalidDataException Bad(string key, string why) =>
+            new($"{path}: metadata '{key}' {why}");
         var size = Get(OnnxExport.InputSizeKey).Split('x');
         if (size.Length != 3 || !size.All(s => long.TryParse(s, CultureInfo.InvariantCulture, out _)))
             throw new InvalidDataException($"{path}: not an AssocConv ONNX file (its metadata has no input size)");
-        InputSize =
-            (long.Parse(size[0], CultureInfo.InvariantCulture), long.Parse(size[1], CultureInfo.InvariantCulture),
-            long.Parse(size[2], CultureInfo.InvariantCulture));
-        Mean = Numbers(Get(OnnxExport.MeanKey));
-        Std = Numbers(Get(OnnxExport.StdKey));
-        ClassNames = Get(OnnxExport.ClassNamesKey) is { Length: > 0 } names
-            ? JsonSerializer.Deserialize<string[]>(names) ?? [] : [];
+        var dims = size.Select(s => long.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+        if (!session.InputMetadata.TryGetValue(OnnxExport.InputName, out var input)
+            || !session.OutputMetadata.TryGetValue(OnnxExport.OutputName, out var output))
+            throw new InvalidDataException($"{path}: the graph has no input '{OnnxExport.InputName}' or no output " +
+                $"'{OnnxExport.OutputName}'");
+        if (input.Dimensions.Length != 4 || !input.Dimensions.Skip(1).Select(d => (long)d).SequenceEqual(dims))
+            throw Bad(OnnxExport.InputSizeKey, $"says {string.Join('x', dims)} but the graph's input is " +
+                $"[{string.Join(", ", input.Dimensions)}]");
+        InputSize = (dims[0], dims[1], dims[2]);
+        if (output.Dimensions.Length != 2 || output.Dimensions[^1] <= 0)
+            throw new InvalidDataException($"{path}: the output '{OnnxExport.OutputName}' is " +
+                $"[{string.Join(", ", output.Dimensions)}], not [batch, classes]");
+        Classes = output.Dimensions[^1];
+        Mean = Numbers(OnnxExport.MeanKey, Get(OnnxExport.MeanKey));
+        Std = Numbers(OnnxExport.StdKey, Get(OnnxExport.StdKey));
+        if (Mean.Count != Std.Count || (Mean.Count != 0 && Mean.Count != InputSize.Channels))
+            throw Bad(OnnxExport.MeanKey, $"and '{OnnxExport.StdKey}' hold {Mean.Count} and {Std.Count} values " +
+                $"for {InputSize.Channels}-channel images");
+        if (Std.Any(v => !(v > 0) || double.IsInfinity(v)))
+            throw Bad(OnnxExport.StdKey, $"holds {Shorten(Join(Std))}: standard deviations are " +
+                "positive and finite");
+        if (Mean.Any(v => !double.IsFinite(v)))
+            throw Bad(OnnxExport.MeanKey, $"holds {Shorten(Join(Mean))}: means are finite");
+        ClassNames = ClassNamesOf(Get(OnnxExport.ClassNamesKey), Bad);
+        if (ClassNames.Count != 0 && ClassNames.Count != Classes)
+            throw Bad(OnnxExport.ClassNamesKey, $"names {ClassNames.Count} classes but the model has {Classes} " +
+                "outputs");
         Form = Get(OnnxExport.FormKey) == "generator" ? OnnxForm.Generator : OnnxForm.Materialized;
         Model = Get(OnnxExport.ModelKey);
         Data = Get(OnnxExport.DataKey) is { Length: > 0 } data ? data : null;
         Trainable = long.TryParse(Get(OnnxExport.TrainableKey), CultureInfo.InvariantCulture, out var n) ? n : 0;
-        Classes = session.OutputMetadata[OnnxExport.OutputName].Dimensions[^1];
+
+        double[] Numbers(string key, string text)
+        {
+            if (text.Length == 0) return [];
+            var parts = text.Split(',');
+            var values = new double[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]))
+                    throw Bad(key, $"is not a comma-separated list of numbers: '{Shorten(text)}'");
+            return values;
+        }
     }
 
-    private static double[] Numbers(string text) => text.Length == 0 ? []
-        : text.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+    private static string[] ClassNamesOf(string text, Func<string, string, InvalidDataException> bad)
+    {
+        if (text.Length == 0) return [];
+        string[]? names;
+        try
+        {
+            names = JsonSerializer.Deserialize<string[]>(text);
+        }
+        catch (JsonException)
+        {
+            names = null;
+        }
+        if (names is null || names.Any(n => n is null))
+            throw bad(OnnxExport.ClassNamesKey, $"is not a JSON array of strings: '{Shorten(text)}'");
+        return names;
+    }
+
+    private static string Join(IEnumerable<double> values) =>
+        string.Join(",", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
+
+    // a hostile value can be long; an error message quotes its start
+    private static string Shorten(string text) => text.Length <= 60 ? text : text[..60] + "...";
 
     /// <summary>Opens <paramref name="path"/>; <paramref name="threads"/> bounds ONNX Runtime's intra-op threads
     /// (null: its default).</summary>

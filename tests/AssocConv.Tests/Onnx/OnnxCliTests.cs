@@ -74,6 +74,37 @@ public sealed class OnnxCliTests : IDisposable
     }
 
     [Fact]
+    public void Eval_and_predict_refuse_a_file_with_damaged_metadata_in_one_line()
+    {
+        var path = Path.Combine(_dir, "damaged.onnx");
+        using (var model = AssocConv.Models.ModelZoo.Create(AssocConv.Models.SmallCnn.Name,
+            new AssocConv.Models.ModelOptions { Plain = true }))
+            AssocConv.Onnx.OnnxExport.Save(model, path, new AssocConv.Onnx.OnnxExportOptions
+            {
+                Mean = [0.5, 0.5, 0.5], Std = [0.25, 0.25, 0.25], ClassNames = Enumerable.Range(0, 10)
+                    .Select(i => $"class {i}").ToArray(),
+            });
+        var file = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        file.MetadataProps.Single(p => p.Key == "std").Value = "0.25,0,0.25";
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(file));
+        var png = Path.Combine(_dir, "grey.png");
+        using (var bitmap = new SKBitmap(32, 32, SKColorType.Rgba8888, SKAlphaType.Opaque))
+        {
+            bitmap.Erase(new SKColor(128, 128, 128));
+            using var stream = File.Create(png);
+            bitmap.Encode(stream, SKEncodedImageFormat.Png, 100);
+        }
+        foreach (var args in new[] { new[] { "eval", "--onnx", path, "--data", "sample" },
+                     ["predict", "--onnx", path, png] })
+        {
+            var (code, _, stderr) = Run(args);
+            Assert.True(code == 2, $"{args[0]}: exit {code}: {stderr}");
+            Assert.Contains("metadata 'std' holds 0.25,0,0.25", stderr);
+            Assert.DoesNotContain("   at ", stderr);
+        }
+    }
+
+    [Fact]
     public void Eval_refuses_a_file_that_is_not_onnx_in_one_line()
     {
         var notOnnx = Path.Combine(_dir, "not.onnx");

@@ -3,6 +3,7 @@ using AssocConv.Csg;
 using AssocConv.Models;
 using AssocConv.Native;
 using AssocConv.Onnx;
+using Google.Protobuf;
 using TorchSharp;
 using static AssocConv.Tests.TestSupport;
 using static TorchSharp.torch;
@@ -152,6 +153,64 @@ public sealed class OnnxExportTests : IDisposable
         // the generator and the codes (160,450 trainable parameters in all) against every kernel baked in
         long bakedBytes = new FileInfo(baked).Length, generatedBytes = new FileInfo(generated).Length;
         Assert.True(generatedBytes < bakedBytes / 4, $"{generatedBytes:N0} bytes against {bakedBytes:N0} baked");
+    }
+
+    // a file whose metadata was damaged or written by hand is refused on loading, naming the key, instead of
+    // failing later as an index out of range or normalising with numbers that make no sense
+    [Theory]
+    [InlineData("mean", "0.5,abc,0.5", "'mean' is not a comma-separated list of numbers: '0.5,abc,0.5'")]
+    [InlineData("mean", "0.5,0.5", "'mean' and 'std' hold 2 and 3 values for 3-channel images")]
+    [InlineData("mean", "0.5,Infinity,0.5", "'mean' holds 0.5,Infinity,0.5: means are finite")]
+    [InlineData("std", "0.2,0,0.2", "'std' holds 0.2,0,0.2: standard deviations are positive and finite")]
+    [InlineData("std", "0.2,NaN,0.2", "'std' holds 0.2,NaN,0.2")]
+    [InlineData("class_names", "[\"cat\"", "'class_names' is not a JSON array of strings: '[\"cat\"'")]
+    [InlineData("class_names", "[\"cat\",null]", "'class_names' is not a JSON array of strings")]
+    [InlineData("class_names", "[\"cat\",\"dog\"]", "'class_names' names 2 classes but the model has 10 outputs")]
+    [InlineData("input_size", "1x28x28", "'input_size' says 1x28x28 but the graph's input is [-1, 3, 32, 32]")]
+    public void Damaged_metadata_is_refused_on_loading_naming_the_key(string key, string value, string message)
+    {
+        var path = Path.Combine(_dir, "damaged.onnx");
+        WriteWithMetadata(path, key, value);
+        var e = Assert.Throws<InvalidDataException>(() => OnnxModel.Load(path));
+        Assert.Contains(message, e.Message);
+        Assert.StartsWith(path + ": ", e.Message);
+    }
+
+    // the small CNN exported with CIFAR-10's metadata, then one metadata value replaced
+    private static void WriteWithMetadata(string path, string key, string value)
+    {
+        using var model = Build(SmallCnn.Name, "plain");
+        OnnxExport.Save(model, path, CifarMetadata);
+        var file = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        file.MetadataProps.Single(p => p.Key == key).Value = value;
+        File.WriteAllBytes(path, file.ToByteArray());
+    }
+
+    private static readonly OnnxExportOptions CifarMetadata = new()
+    {
+        Mean = [0.4914, 0.4822, 0.4465], Std = [0.2023, 0.1994, 0.2010],
+        ClassNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    };
+
+    [Fact]
+    public void Metadata_that_does_not_fit_the_model_is_refused_before_anything_is_written()
+    {
+        using var model = Build(SmallCnn.Name, "plain");
+        var path = Path.Combine(_dir, "refused.onnx");
+        var e = Assert.Throws<ArgumentException>(() =>
+            OnnxExport.Save(model, path, CifarMetadata with { Mean = [0.5], Std = [0.25] }));
+        Assert.Contains("1 means and 1 standard deviations for 3-channel images", e.Message);
+        e = Assert.Throws<ArgumentException>(() =>
+            OnnxExport.Save(model, path, CifarMetadata with { Std = [0.2, 0, 0.2] }));
+        Assert.Contains("standard deviations must be positive and finite", e.Message);
+        e = Assert.Throws<ArgumentException>(() =>
+            OnnxExport.Save(model, path, CifarMetadata with { ClassNames = ["cat", "dog"] }));
+        Assert.Contains("2 class names for a model with 10 outputs", e.Message);
+        Assert.False(File.Exists(path));
+        // what it does write reads back
+        OnnxExport.Save(model, path, CifarMetadata);
+        using var onnx = OnnxModel.Load(path);
+        Assert.Equal(CifarMetadata.Std, onnx.Std);
     }
 
     private sealed class Doubler : nn.Module<Tensor, Tensor>
