@@ -17,7 +17,8 @@ internal static class OnnxLogits
         return tensor(logits, new long[] { batch, model.Classes });
     };
 
-    /// <summary>The normalisation the file records (checked when it was loaded), or null when it records none.</summary>
+    /// <summary>The normalisation the file records (checked when it was loaded), or null when it records
+    /// none.</summary>
     public static Normalization? NormalizationOf(OnnxModel model) =>
         model.Mean.Count == 0 ? null : new Normalization(model.Mean.ToArray(), model.Std.ToArray());
 }
