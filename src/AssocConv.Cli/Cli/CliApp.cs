@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using System.Text.RegularExpressions;
+using AssocConv.Distributed;
 
 namespace AssocConv.Cli;
 
@@ -59,21 +60,26 @@ internal static class CliApp
         }
         catch (Exception e) when (IsUserMistake(e))
         {
-            error.WriteLine($"assocconv: {e.Message}");
+            error.WriteLine($"{Name()}: {e.Message}");
             return ExitCodes.BadInput;
         }
         catch (AssocConv.Training.TrainingDivergedException e)
         {
-            error.WriteLine($"assocconv: training stopped: {e.Message}");
+            // every rank reaches this together, from all-reduced numbers: one of them says it
+            if (MpiWorld.LaunchedRank is null or 0) error.WriteLine($"{Name()}: training stopped: {e.Message}");
             return ExitCodes.Failure;
         }
         catch (Exception e)
         {
-            error.WriteLine($"assocconv: {e.GetType().Name}: {e.Message}");
+            error.WriteLine($"{Name()}: {e.GetType().Name}: {e.Message}");
             if (Environment.GetEnvironmentVariable("ASSOCCONV_DEBUG") == "1") error.WriteLine(e);
             return ExitCodes.Failure;
         }
     }
+
+    // under mpirun every rank prints its own errors, so each says which rank it comes from
+    private static string Name() => MpiWorld.LaunchedSize is > 1 and int size
+        ? $"assocconv (rank {MpiWorld.LaunchedRank} of {size})" : "assocconv";
 
     // System.CommandLine names .NET types in conversion errors; say what the user should type instead
     private static string Friendly(string message) =>

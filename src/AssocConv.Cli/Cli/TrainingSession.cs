@@ -50,7 +50,11 @@ internal static class TrainingSession
                 if (cancel.IsCancellationRequested) return;   // a second SIGTERM ends the process at once
                 context.Cancel = true;
                 cancel.Cancel();
-                term.Error.WriteLine("stopping on SIGTERM: saving the run after this batch");
+                // under mpirun a rank that died sends the others SIGTERM too; they cannot save without it
+                term.Error.WriteLine(MpiWorld.LaunchedSize is > 1
+                    ? "stopping on SIGTERM: saving the run after this batch if every rank reaches it (if one died, " +
+                        "the last checkpoint stays whole)"
+                    : "stopping on SIGTERM: saving the run after this batch");
             });
         }
         catch (PlatformNotSupportedException)

@@ -18,6 +18,11 @@ public sealed class MpiWorld : IDisposable
     public static int? LaunchedSize =>
         int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE"), out int size) ? size : null;
 
+    /// <summary>This process's rank among those mpirun started, read before MPI starts (null when not under
+    /// mpirun).</summary>
+    public static int? LaunchedRank =>
+        int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK"), out int rank) ? rank : null;
+
     /// <summary>Initialises MPI (once per process; a process not started by mpirun is a world of one).</summary>
     /// <exception cref="DllNotFoundException">Open MPI is not installed.</exception>
     public static MpiWorld Start()

@@ -356,8 +356,10 @@ public sealed class Trainer
                     var (value, correct) = Distributed ? ShareStep(batch) : WholeStep(batch);
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
-                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; the " +
-                                $"checkpoints of epoch {_history.Count} are kept in {_folder.Location}. " +
+                            $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; " +
+                                (File.Exists(_folder.Combine(RunFolder.LastCheckpointFile))
+                                    ? $"the checkpoints of epoch {_history.Count} are kept in {_folder.Location}. "
+                                    : "no checkpoint had been saved yet. ") +
                                 "Try a lower --lr.");
                     diagnostics?.BeforeStep(epoch * perEpoch + _progress.NextBatch, epoch + 1);
                     _optimizer.step();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using AssocConv.Training;
 
 namespace AssocConv.Tests.Distributed;
@@ -25,6 +26,34 @@ public sealed class MpiFaultTests : IDisposable
     }
 
     private static void ResumeOnTwoRanks(string run) => TwoRanks.Run("train", "--resume", run);
+
+    private static (int Code, string Output) Failing(params string[] args)
+    {
+        using var job = TwoRanks.Start(args);
+        Assert.True(job.Process.WaitForExit(120_000), $"still running: {job.Output}");
+        job.Process.WaitForExit();   // the output read to its end
+        return (job.Process.ExitCode, job.Output);
+    }
+
+    [SystemFact("/usr/bin/mpirun", "openmpi-bin")]
+    public void Errors_name_their_rank_and_a_diverged_run_is_reported_once_by_rank_0()
+    {
+        // an error each rank meets on its own: each reports it, naming itself
+        var missing = Path.Combine(_dir, "no-such-run");
+        var (code, output) = Failing("train", "--resume", missing);
+        Assert.NotEqual(0, code);
+        Assert.Contains("assocconv (rank 0 of 2): ", output);
+        Assert.Contains("assocconv (rank 1 of 2): ", output);
+        Assert.Contains(missing, output);
+
+        // the loss is all-reduced, so every rank stops at the same batch; one says so
+        (code, output) = Failing([.. Recipe, "--lr", "1e30", "--out", Path.Combine(_dir, "diverged")]);
+        Assert.NotEqual(0, code);
+        var said = Regex.Matches(output, @"assocconv \(rank (\d) of 2\): training stopped: the loss became NaN");
+        Assert.True(said.Count == 1, output);
+        Assert.Equal("0", said[0].Groups[1].Value);
+        Assert.Contains("no checkpoint had been saved yet", output);
+    }
 
     [SystemFact("/usr/bin/mpirun", "openmpi-bin")]
     public void A_killed_rank_ends_the_run_within_seconds_naming_it_and_the_resume_continues_exactly()
