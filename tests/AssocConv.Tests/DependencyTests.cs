@@ -21,8 +21,9 @@ public class DependencyTests
         // the convolution check reaches into both kinds of layer it guards
         ["Native"] = ["Csg", "Models"],
         ["Training"] = ["Csg", "Models", "Data", "Interop", "Native", "Distributed"],
-        // deployment: writes models as ONNX graphs and runs them on ONNX Runtime
-        ["Onnx"] = ["Csg", "Models"],
+        // deployment: writes models as ONNX graphs with the normalisation their input needs, and runs them on ONNX
+        // Runtime
+        ["Onnx"] = ["Csg", "Models", "Data"],
         // data-parallel training's exchange over Open MPI knows only tensors and modules
         ["Distributed"] = [],
     };

@@ -49,11 +49,7 @@ public sealed record DataDescription(string? Spec, string? Source, IReadOnlyList
                 throw new FormatException($"{names.Length} class names (1 to {MaxClasses:N0})");
             var mean = Array(data, "mean").Select(v => (double)v!).ToArray();
             var std = Array(data, "std").Select(v => (double)v!).ToArray();
-            if (mean.Length != channels || std.Length != channels)
-                throw new FormatException($"{mean.Length} means and {std.Length} standard deviations for {channels} " +
-                    "channels");
-            if (!mean.All(double.IsFinite) || !std.All(s => s > 0 && double.IsFinite(s)))
-                throw new FormatException("means must be finite and standard deviations positive");
+            if (Normalization.Problem(mean, std, channels) is { } problem) throw new FormatException(problem);
             return new DataDescription((string?)data["spec"], (string?)data["source"], names,
                 new Normalization(mean, std), channels, height, width);
         }

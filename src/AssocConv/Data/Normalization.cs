@@ -20,4 +20,20 @@ public sealed record Normalization(double[] Mean, double[] Std)
 
     /// <summary>Number of channels.</summary>
     public int Channels => Mean.Length;
+
+    /// <summary>Why these numbers cannot normalise <paramref name="channels"/>-channel images (one mean and one
+    /// standard deviation per channel, means finite, standard deviations positive and finite), or null when they
+    /// can. Files that carry a normalisation (checkpoints, ONNX metadata) are checked with it on reading and
+    /// writing.</summary>
+    public static string? Problem(IReadOnlyList<double> mean, IReadOnlyList<double> std, long channels)
+    {
+        if (mean.Count != channels || std.Count != channels)
+            return $"{mean.Count} means and {std.Count} standard deviations for {channels} channels";
+        if (!mean.All(double.IsFinite) || !std.All(s => s > 0 && double.IsFinite(s)))
+            return $"means ({Join(mean)}) must be finite and standard deviations ({Join(std)}) positive and finite";
+        return null;
+    }
+
+    private static string Join(IEnumerable<double> values) =>
+        string.Join(",", values.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using AssocConv.Csg;
+using AssocConv.Data;
 using AssocConv.IO;
 using Google.Protobuf;
 using TorchSharp;
@@ -81,12 +82,9 @@ public static class OnnxExport
     // what OnnxModel would refuse to read is refused before it is written
     private static void CheckMetadata(OnnxExportOptions options, long classes)
     {
-        long channels = options.InputSize.Channels;
-        if (options.Mean.Count != options.Std.Count || (options.Mean.Count != 0 && options.Mean.Count != channels))
-            throw new ArgumentException($"{options.Mean.Count} means and {options.Std.Count} standard deviations " +
-                $"for {channels}-channel images");
-        if (options.Std.Any(v => !(v > 0) || double.IsInfinity(v)) || options.Mean.Any(v => !double.IsFinite(v)))
-            throw new ArgumentException("standard deviations must be positive and finite, means finite");
+        if ((options.Mean.Count, options.Std.Count) != (0, 0)
+            && Normalization.Problem(options.Mean, options.Std, options.InputSize.Channels) is { } problem)
+            throw new ArgumentException(problem);
         if (options.ClassNames.Count != 0 && options.ClassNames.Count != classes)
             throw new ArgumentException($"{options.ClassNames.Count} class names for a model with {classes} outputs");
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using AssocConv.Data;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
@@ -42,14 +43,10 @@ public sealed class OnnxModel : IDisposable
         Classes = output.Dimensions[^1];
         Mean = Numbers(OnnxExport.MeanKey, Get(OnnxExport.MeanKey));
         Std = Numbers(OnnxExport.StdKey, Get(OnnxExport.StdKey));
-        if (Mean.Count != Std.Count || (Mean.Count != 0 && Mean.Count != InputSize.Channels))
-            throw Bad(OnnxExport.MeanKey, $"and '{OnnxExport.StdKey}' hold {Mean.Count} and {Std.Count} values " +
-                $"for {InputSize.Channels}-channel images");
-        if (Std.Any(v => !(v > 0) || double.IsInfinity(v)))
-            throw Bad(OnnxExport.StdKey, $"holds {Shorten(Join(Std))}: standard deviations are " +
-                "positive and finite");
-        if (Mean.Any(v => !double.IsFinite(v)))
-            throw Bad(OnnxExport.MeanKey, $"holds {Shorten(Join(Mean))}: means are finite");
+        // both empty: the file does not say (eval then uses the dataset's)
+        if ((Mean.Count, Std.Count) != (0, 0) && Normalization.Problem(Mean, Std, InputSize.Channels) is { } problem)
+            throw new InvalidDataException($"{path}: metadata '{OnnxExport.MeanKey}' and '{OnnxExport.StdKey}': " +
+                problem);
         ClassNames = ClassNamesOf(Get(OnnxExport.ClassNamesKey), Bad);
         if (ClassNames.Count != 0 && ClassNames.Count != Classes)
             throw Bad(OnnxExport.ClassNamesKey, $"names {ClassNames.Count} classes but the model has {Classes} " +
@@ -87,9 +84,6 @@ public sealed class OnnxModel : IDisposable
             throw bad(OnnxExport.ClassNamesKey, $"is not a JSON array of strings: '{Shorten(text)}'");
         return names;
     }
-
-    private static string Join(IEnumerable<double> values) =>
-        string.Join(",", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
 
     // a hostile value can be long; an error message quotes its start
     private static string Shorten(string text) => text.Length <= 60 ? text : text[..60] + "...";

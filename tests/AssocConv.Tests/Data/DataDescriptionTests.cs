@@ -18,7 +18,7 @@ public class DataDescriptionTests
 
     [Theory]
     [InlineData("mean", null, "'mean' is missing")]
-    [InlineData("std", "[0]", "standard deviations positive")]
+    [InlineData("std", "[0]", "standard deviations (0) positive")]
     [InlineData("mean", "[0.1, 0.2]", "2 means and 1 standard deviations for 1 channels")]
     [InlineData("class_names", "\"shirt\"", "'class_names' is missing or not a list")]
     [InlineData("class_names", "[]", "0 class names")]

@@ -99,7 +99,8 @@ public sealed class OnnxCliTests : IDisposable
         {
             var (code, _, stderr) = Run(args);
             Assert.True(code == 2, $"{args[0]}: exit {code}: {stderr}");
-            Assert.Contains("metadata 'std' holds 0.25,0,0.25", stderr);
+            Assert.Contains("metadata 'mean' and 'std': means (0.5,0.5,0.5) must be finite and standard deviations " +
+                "(0.25,0,0.25) positive and finite", stderr);
             Assert.DoesNotContain("   at ", stderr);
         }
     }

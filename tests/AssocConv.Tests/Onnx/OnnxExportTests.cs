@@ -159,10 +159,10 @@ public sealed class OnnxExportTests : IDisposable
     // failing later as an index out of range or normalising with numbers that make no sense
     [Theory]
     [InlineData("mean", "0.5,abc,0.5", "'mean' is not a comma-separated list of numbers: '0.5,abc,0.5'")]
-    [InlineData("mean", "0.5,0.5", "'mean' and 'std' hold 2 and 3 values for 3-channel images")]
-    [InlineData("mean", "0.5,Infinity,0.5", "'mean' holds 0.5,Infinity,0.5: means are finite")]
-    [InlineData("std", "0.2,0,0.2", "'std' holds 0.2,0,0.2: standard deviations are positive and finite")]
-    [InlineData("std", "0.2,NaN,0.2", "'std' holds 0.2,NaN,0.2")]
+    [InlineData("mean", "0.5,0.5", "'mean' and 'std': 2 means and 3 standard deviations for 3 channels")]
+    [InlineData("mean", "0.5,Infinity,0.5", "'std': means (0.5,Infinity,0.5) must be finite")]
+    [InlineData("std", "0.2,0,0.2", "standard deviations (0.2,0,0.2) positive and finite")]
+    [InlineData("std", "0.2,NaN,0.2", "standard deviations (0.2,NaN,0.2) positive")]
     [InlineData("class_names", "[\"cat\"", "'class_names' is not a JSON array of strings: '[\"cat\"'")]
     [InlineData("class_names", "[\"cat\",null]", "'class_names' is not a JSON array of strings")]
     [InlineData("class_names", "[\"cat\",\"dog\"]", "'class_names' names 2 classes but the model has 10 outputs")]
@@ -199,10 +199,10 @@ public sealed class OnnxExportTests : IDisposable
         var path = Path.Combine(_dir, "refused.onnx");
         var e = Assert.Throws<ArgumentException>(() =>
             OnnxExport.Save(model, path, CifarMetadata with { Mean = [0.5], Std = [0.25] }));
-        Assert.Contains("1 means and 1 standard deviations for 3-channel images", e.Message);
+        Assert.Contains("1 means and 1 standard deviations for 3 channels", e.Message);
         e = Assert.Throws<ArgumentException>(() =>
             OnnxExport.Save(model, path, CifarMetadata with { Std = [0.2, 0, 0.2] }));
-        Assert.Contains("standard deviations must be positive and finite", e.Message);
+        Assert.Contains("standard deviations (0.2,0,0.2) positive and finite", e.Message);
         e = Assert.Throws<ArgumentException>(() =>
             OnnxExport.Save(model, path, CifarMetadata with { ClassNames = ["cat", "dog"] }));
         Assert.Contains("2 class names for a model with 10 outputs", e.Message);
