@@ -347,13 +347,15 @@ public sealed class Trainer
             double secondsBefore = _progress.Seconds;
             foreach (var batch in pipeline.Epoch(epoch, _progress.NextBatch))
             {
+                bool stop;
                 using (batch)
                 using (var scope = NewDisposeScope())
                 {
                     double factor = _options.LearningRateFactor(epoch, _progress.NextBatch, perEpoch);
                     for (int g = 0; g < groups.Length; g++) groups[g].LearningRate = _peakRates[g] * factor;
                     _optimizer.zero_grad();
-                    var (value, correct) = Distributed ? ShareStep(batch) : WholeStep(batch);
+                    var (value, correct, anyRankStops) = Distributed
+                        ? ShareStep(batch, cancel.IsCancellationRequested) : WholeStep(batch);
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
                             $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; " +
@@ -367,11 +369,12 @@ public sealed class Trainer
                     _average?.Update();
                     if (_options.CheckReplicas && Distributed) CheckReplicas(epoch * perEpoch + _progress.NextBatch);
                     _progress.BatchDone(value, correct, batch.Size);
+                    stop = Distributed ? anyRankStops : cancel.IsCancellationRequested;
                 }
                 _progress.Seconds = secondsBefore + watch.Elapsed.TotalSeconds;
                 observer.BatchDone(epoch + 1, _progress.NextBatch, pipeline.BatchesPerEpoch, _progress.Loss,
                     _progress.Accuracy, _progress.ImagesPerSecond);
-                if (Agree(cancel.IsCancellationRequested) && _progress.NextBatch < pipeline.BatchesPerEpoch)
+                if (stop && _progress.NextBatch < pipeline.BatchesPerEpoch)
                 {
                     SaveLast();
                     return Finish();
@@ -407,24 +410,25 @@ public sealed class Trainer
     }
 
     // the step of a single process: mean loss over the batch, backward
-    private (double Loss, long Correct) WholeStep(Batch batch)
+    private (double Loss, long Correct, bool AnyRankStops) WholeStep(Batch batch)
     {
         var logits = _model.call(batch.Images);
         var loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: _options.LabelSmoothing);
         double value = loss.item<float>();
         if (double.IsFinite(value)) loss.backward();
-        return (value, logits.argmax(1).eq(batch.Labels).sum().item<long>());
+        return (value, logits.argmax(1).eq(batch.Labels).sum().item<long>(), false);
     }
 
     // This rank's share of the batch: its loss is summed and divided by the whole batch's size, so that the gradients
     // summed over the ranks are those of the whole batch's mean loss. Batch-norm normalises each share with its own
-    // statistics, as PyTorch's DistributedDataParallel does by default.
-    private (double Loss, long Correct) ShareStep(Batch batch)
+    // statistics, as PyTorch's DistributedDataParallel does by default. Whether a rank was asked to stop travels in
+    // the same all-reduce, so that all stop after the same batch without an exchange of their own.
+    private (double Loss, long Correct, bool AnyRankStops) ShareStep(Batch batch, bool stopAsked)
     {
         int size = _world!.Size;
         long share = (batch.Size + size - 1) / size, start = Math.Min(batch.Size, _world.Rank * share);
         long count = Math.Min(share, batch.Size - start);
-        double[] totals = [0, 0];
+        double[] totals = [0, 0, stopAsked ? 1 : 0];
         if (count > 0)
         {
             var images = batch.Images.narrow(0, start, count);
@@ -432,12 +436,13 @@ public sealed class Trainer
             var logits = _model.call(images);
             var loss = nn.functional.cross_entropy(logits, labels, reduction: nn.Reduction.Sum,
                 label_smoothing: _options.LabelSmoothing) / batch.Size;
-            totals = [loss.item<float>(), logits.argmax(1).eq(labels).sum().item<long>()];
+            totals[0] = loss.item<float>();
+            totals[1] = logits.argmax(1).eq(labels).sum().item<long>();
             if (double.IsFinite(totals[0])) loss.backward();
         }
         _world.SumInPlace(totals);
         if (double.IsFinite(totals[0])) _averager!.Sum();
-        return (totals[0], (long)totals[1]);
+        return (totals[0], (long)totals[1], totals[2] > 0);
     }
 
     // The exchange's own test, for a user who doubts it: all-reduced gradients and the same optimiser step must leave
