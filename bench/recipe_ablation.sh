@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The fast recipe's ablation: the associative ResNet-20 (16x16x3x3, code 72) on CIFAR-10 with the whole fast recipe,
 # with candidate changes (weight decay of generator and codes, bfloat16 convolutions, weight average, cutout, twice the
-# steps per epoch), then with one ingredient at a
-# time set back to the reference's value, each for the same epochs and seed. Runs one after another (never two
-# libtorch processes at once), each resumable: run the script again after an interruption.
+# steps per epoch), then with one ingredient at a time set back to the reference's value, each for the same epochs and
+# seed. Runs one after another (never two libtorch processes at once), each resumable: run the script again after an
+# interruption.
 # Usage: bench/recipe_ablation.sh [EPOCHS] [OUT]   (defaults 40 and runs/ablation); prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
