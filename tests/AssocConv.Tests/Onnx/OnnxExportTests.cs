@@ -176,8 +176,8 @@ public sealed class OnnxExportTests : IDisposable
         Assert.StartsWith(path + ": ", e.Message);
     }
 
-    // the small CNN exported with CIFAR-10's metadata, then one metadata value replaced
-    private static void WriteWithMetadata(string path, string key, string value)
+    // the small CNN exported with CIFAR-10's metadata, then one metadata value replaced (also for the CLI's tests)
+    internal static void WriteWithMetadata(string path, string key, string value)
     {
         using var model = Build(SmallCnn.Name, "plain");
         OnnxExport.Save(model, path, CifarMetadata);
