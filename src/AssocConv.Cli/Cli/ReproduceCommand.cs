@@ -12,8 +12,9 @@ namespace AssocConv.Cli;
 
 /// <summary>
 /// <c>assocconv reproduce</c>: trains the paper's rows (plain and associative, the paper's slices and code sizes) with
-/// one recipe and writes <c>results.md</c>, <c>results.png</c> and <c>results.json</c>. Each row lives in its own
-/// folder; a finished row is read back, an interrupted one resumed.
+/// one recipe, each row for its own budget of epochs unless --epochs gives one, and writes <c>results.md</c>,
+/// <c>results.png</c> and <c>results.json</c>. Each row lives in its own folder; a finished row is read back, an
+/// interrupted one resumed.
 /// </summary>
 internal static class ReproduceCommand
 {
@@ -39,7 +40,8 @@ internal static class ReproduceCommand
         var json = CommonOptions.Json();
         var command = new Command("reproduce",
             "Train the paper's CIFAR-10 rows, plain and associative, and write the results table " +
-                "(Markdown, PNG, JSON)");
+                "(Markdown, PNG, JSON); without --epochs each row trains its budget (fast recipe: 40 epochs, the " +
+                "ResNet-56 rows 30; reference: 200)");
         command.Options.Add(rowsOption);
         data.AddTo(command);
         recipe.AddTo(command);
@@ -55,8 +57,10 @@ internal static class ReproduceCommand
                     StringSplitOptions.RemoveEmptyEntries).Select(PaperRows.Get).DistinctBy(r => r.Name).ToList()
                 : PaperRows.All.ToList();
             if (rows.Count == 0) throw new UsageException("--rows: name at least one row");
-            var training = recipe.Read(result);
-            var codeInit = TrainingRecipes.CodeInit(recipe.RecipeName(result));
+            var recipeName = recipe.RecipeName(result);
+            // each row's options read (and checked) before the data loads
+            var trainings = rows.Select(r => recipe.Read(result, r.Epochs(recipeName))).ToList();
+            var codeInit = TrainingRecipes.CodeInit(recipeName);
             var referenceFolder = result.GetValue(references)
                 ?? Environment.GetEnvironmentVariable("ASSOCCONV_REFERENCE_CHECKPOINTS")
                 ?? Path.Combine("..", "shared", "fixtures", "reference-checkpoints");
@@ -64,7 +68,7 @@ internal static class ReproduceCommand
             using var dataset = DataArguments.Load(spec, term);
             var root = result.GetValue(output)!;
             var entries = new List<JsonObject>();
-            foreach (var row in rows)
+            foreach (var (row, training) in rows.Zip(trainings))
             {
                 var generator = codeInit is null ? row.Generator : row.Generator with { CodeInit = codeInit.Value };
                 term.Error.WriteLine($"row {row.Name}: {row.Model}, plain and associative ({generator.Describe()})");
@@ -77,6 +81,8 @@ internal static class ReproduceCommand
                     ["model"] = row.Model,
                     ["slice"] = row.Slice.ToString(),
                     ["code_size"] = row.CodeSize,
+                    ["epochs"] = training.Epochs,
+                    ["training"] = training.ToJson(),
                     ["plain"] = Brief(runs[0]),
                     ["associative"] = Brief(runs[1]),
                     ["reference_checkpoint_accuracy"] = ReferenceAccuracy(referenceFolder, row),
@@ -85,10 +91,8 @@ internal static class ReproduceCommand
             var report = new JsonObject
             {
                 ["data"] = spec.ToString(),
-                ["recipe"] = training.Recipe,
-                ["epochs"] = training.Epochs,
-                ["seed"] = training.Seed,
-                ["training"] = training.ToJson(),
+                ["recipe"] = trainings[0].Recipe,
+                ["seed"] = trainings[0].Seed,
                 ["rows"] = new JsonArray(entries.Select(e => (JsonNode)e.DeepClone()).ToArray()),
             };
             var markdown = Markdown(report);
@@ -136,11 +140,11 @@ internal static class ReproduceCommand
         static string Time(JsonNode? n) => n is null ? "-" : $"{(double)n / 60:F1} min";
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture,
-            $"{report["data"]}, recipe {report["recipe"]}, {report["epochs"]} epochs, seed {report["seed"]}; ");
+            $"{report["data"]}, recipe {report["recipe"]}, {Epochs(report)}, seed {report["seed"]}; ");
         text.Append("test accuracy of the final epoch (with flip test-time augmentation in brackets).\n\n");
-        text.Append("| row | slice, code | plain params | plain acc | assoc. params | ratio | assoc. acc | gap | " +
-            "reference checkpoint | train time (plain + assoc.) |\n");
-        text.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        text.Append("| row | slice, code | epochs | plain params | plain acc | assoc. params | ratio | assoc. acc | " +
+            "gap | reference checkpoint | train time (plain + assoc.) |\n");
+        text.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var row in report["rows"]!.AsArray())
         {
             var p = row!["plain"]!;
@@ -149,7 +153,8 @@ internal static class ReproduceCommand
             string gap = p["test_accuracy"] is { } x && a["test_accuracy"] is { } y
                 ? $"{(double)y - (double)x:+0.00;-0.00}" : "-";
             text.Append(CultureInfo.InvariantCulture,
-                $"| {row["row"]} | {row["slice"]}, {row["code_size"]} | {pt:N0} | {Acc(p["test_accuracy"])} " +
+                $"| {row["row"]} | {row["slice"]}, {row["code_size"]} | {row["epochs"]} | {pt:N0} | " +
+                    $"{Acc(p["test_accuracy"])} " +
                     $"({Acc(p["test_accuracy_flip"])}) | " +
                 $"{at:N0} | {(double)pt / at:F2}x | {Acc(a["test_accuracy"])} " +
                     $"({Acc(a["test_accuracy_flip"])}) | {gap} | " +
@@ -157,6 +162,18 @@ internal static class ReproduceCommand
                     $"{Time((double)p["train_seconds"]! + (double)a["train_seconds"]!)} |\n");
         }
         return text.ToString();
+    }
+
+    /// <summary>"40 epochs" when every row trained as long, else the range ("30-40 epochs").</summary>
+    private static string Epochs(JsonObject report)
+    {
+        var epochs = report["rows"]!.AsArray().Select(r => (int)r!["epochs"]!).Distinct().Order().ToList();
+        return epochs.Count switch
+        {
+            0 => "no rows",
+            1 => $"{epochs[0]} epochs",
+            _ => $"{epochs[0]}-{epochs[^1]} epochs",
+        };
     }
 
     /// <summary>Accuracy against trainable parameters, plain and associative, one labelled point per row.</summary>
@@ -176,7 +193,7 @@ internal static class ReproduceCommand
             scatter.MarkerSize = 10;
             foreach (var (name, x, y) in points) plot.Add.Text(name, x, y);
         }
-        plot.Title($"CIFAR-10, recipe {report["recipe"]}, {report["epochs"]} epochs: final-epoch test accuracy");
+        plot.Title($"CIFAR-10, recipe {report["recipe"]}, {Epochs(report)}: final-epoch test accuracy");
         plot.XLabel("trainable parameters (thousands)");
         plot.YLabel("test accuracy (%)");
         plot.ShowLegend(ScottPlot.Edge.Right);   // beside the points, never over them

@@ -121,10 +121,18 @@ internal sealed class TrainingArguments
     public string RecipeName(ParseResult result) =>
         (result.GetValue(_recipe) ?? DefaultRecipe).Trim().ToLowerInvariant();
 
-    public TrainingOptions Read(ParseResult result)
+    public TrainingOptions Read(ParseResult result) => Read(result, epochsWhenNotGiven: null);
+
+    /// <summary>The training options given, with <paramref name="epochsWhenNotGiven"/> epochs unless --epochs says
+    /// otherwise (null: the verb's or the recipe's default).</summary>
+    public TrainingOptions Read(ParseResult result, int? epochsWhenNotGiven)
     {
         TrainingOptions options;
-        try { options = TrainingRecipes.Get(RecipeName(result), result.GetValue(_epochs) ?? _defaultEpochs); }
+        try
+        {
+            options = TrainingRecipes.Get(RecipeName(result),
+                result.GetValue(_epochs) ?? epochsWhenNotGiven ?? _defaultEpochs);
+        }
         catch (ArgumentException e) { throw new UsageException($"--recipe: {e.Message}"); }
         if (result.GetValue(_schedule) is { } scheduleText)
         {

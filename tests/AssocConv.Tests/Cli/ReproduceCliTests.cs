@@ -32,7 +32,7 @@ public sealed class ReproduceCliTests : IDisposable
             Assert.True(row.GetProperty("associative").GetProperty("test_accuracy_flip").GetDouble() >= 0);
         }
         var table = File.ReadAllText(Path.Combine(root, "results.md"));
-        Assert.Contains("| resnet20 | 16x16x3x3, 72 |", table);
+        Assert.Contains("| resnet20 | 16x16x3x3, 72 | 1 |", table);
         Assert.True(File.Exists(Path.Combine(root, "results.png")));
         using (var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "resnet20", "associative",
             "config.json"))))
@@ -54,6 +54,25 @@ public sealed class ReproduceCliTests : IDisposable
         (code, _, stderr) = Run(["reproduce", "--rows", "resnet21", "--out", root, .. Tiny]);
         Assert.Equal(2, code);
         Assert.Contains("'resnet21' is not a row", stderr);
+    }
+
+    [Fact]
+    public void Without_epochs_each_row_trains_its_own_budget()
+    {
+        // a one-epoch ResNet-56 row, then the same folder asked for with no --epochs: the refusal names the budget
+        // the row would have trained
+        var root = Path.Combine(_dir, "budget");
+        string[] tiny = ["--rows", "resnet56", "--out", root, "--data", "sample", "--train-limit", "64", "--batch-size",
+            "64", "--threads", "2"];
+        var (code, _, stderr) = Run(["reproduce", "--epochs", "1", .. tiny]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("| resnet56 | 12x12x3x3, 72 | 1 |", File.ReadAllText(Path.Combine(root, "results.md")));
+        (code, _, stderr) = Run(["reproduce", .. tiny]);
+        Assert.Equal(2, code);
+        Assert.Contains("epochs 1, asked 30", stderr);   // the fast recipe's budget for ResNet-56, not its 40
+        (code, _, stderr) = Run(["reproduce", "--recipe", "reference", .. tiny]);
+        Assert.Equal(2, code);
+        Assert.Contains("epochs 1, asked 200", stderr);  // the reference recipe's own
     }
 
     [Fact]
