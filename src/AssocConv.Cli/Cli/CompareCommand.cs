@@ -68,6 +68,7 @@ internal static class CompareCommand
                 ["epochs"] = training.Epochs,
                 ["seeds"] = new JsonArray(seedList.Select(s => (JsonNode)s).ToArray()),
                 ["variants"] = new JsonArray(rows.Select(r => (JsonNode)r.DeepClone()).ToArray()),
+                ["means"] = Means(rows),
             };
             AtomicFile.WriteText(Path.Combine(root, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
             if (result.GetValue(json)) term.Out.WriteLine(report.ToJsonString(new() { WriteIndented = true }));
@@ -76,8 +77,38 @@ internal static class CompareCommand
         return command;
     }
 
+    /// <summary>Each variant's means over its seeds (final-epoch test accuracy, with flip TTA when every run measured
+    /// it, training time, images/s) and the associative variant's gap to the plain one in points.</summary>
+    public static JsonObject Means(IReadOnlyList<JsonObject> rows)
+    {
+        static double? Mean(List<JsonObject> runs, string key) =>
+            runs.Count > 0 && runs.All(r => r[key] is not null) ? runs.Average(r => (double)r[key]!) : null;
+        var means = new JsonObject();
+        var accuracy = new Dictionary<string, (double? Plain, double? Flip)>();
+        foreach (var variant in new[] { "plain", "associative" })
+        {
+            var runs = rows.Where(r => (string?)r["variant"] == variant).ToList();
+            accuracy[variant] = (Mean(runs, "last_test_accuracy"), Mean(runs, "last_test_accuracy_flip"));
+            means[variant] = new JsonObject
+            {
+                ["seeds"] = runs.Count,
+                ["last_test_accuracy"] = accuracy[variant].Plain,
+                ["last_test_accuracy_flip"] = accuracy[variant].Flip,
+                ["train_seconds"] = Mean(runs, "train_seconds"),
+                ["images_per_second"] = Mean(runs, "images_per_second"),
+            };
+        }
+        var (p, a) = (accuracy["plain"], accuracy["associative"]);
+        means["gap"] = new JsonObject
+        {
+            ["test_accuracy"] = a.Plain - p.Plain,
+            ["test_accuracy_flip"] = a.Flip - p.Flip,
+        };
+        return means;
+    }
+
     /// <summary>One row per run: parameters, the final epoch's test accuracy (and with flip TTA when measured),
-    /// time.</summary>
+    /// time; with several seeds each variant's mean too; the associative variant's gap as the caption.</summary>
     public static Table Table(string title, IReadOnlyList<JsonObject> rows)
     {
         var table = new Table().Title(title)
@@ -87,12 +118,29 @@ internal static class CompareCommand
             .AddColumn(new TableColumn("with flip TTA").RightAligned())
             .AddColumn(new TableColumn("train time").RightAligned())
             .AddColumn(new TableColumn("images/s").RightAligned());
+        static string Percent(JsonNode? n) => n is null ? "-" : $"{(double)n:F2}%";
         foreach (var r in rows)
             table.AddRow((string)r["variant"]!, $"{(long)r["seed"]!}", $"{(long)r["trainable"]!:N0}",
-                $"{(double)r["ratio"]!:F2}x",
-                $"{(double)r["last_test_accuracy"]!:F2}%",
-                    r["last_test_accuracy_flip"] is { } f ? $"{(double)f:F2}%" : "-",
+                $"{(double)r["ratio"]!:F2}x", Percent(r["last_test_accuracy"]), Percent(r["last_test_accuracy_flip"]),
                 $"{(double)r["train_seconds"]!:F0} s", $"{(double)r["images_per_second"]!:F0}");
+        var means = Means(rows);
+        int seeds = rows.Select(r => (long)r["seed"]!).Distinct().Count();
+        if (seeds > 1)
+        {
+            foreach (var variant in new[] { "plain", "associative" })
+            {
+                var m = means[variant]!;
+                var first = rows.First(r => (string?)r["variant"] == variant);
+                table.AddRow($"[bold]{variant}[/]", $"[bold]mean of {seeds}[/]", $"{(long)first["trainable"]!:N0}",
+                    $"{(double)first["ratio"]!:F2}x", $"[bold]{Percent(m["last_test_accuracy"])}[/]",
+                    $"[bold]{Percent(m["last_test_accuracy_flip"])}[/]", $"{(double)m["train_seconds"]!:F0} s",
+                    $"{(double)m["images_per_second"]!:F0}");
+            }
+        }
+        if (means["gap"]!["test_accuracy"] is { } gap)
+            table.Caption($"associative - plain{(seeds > 1 ? $", means of {seeds} seeds" : "")}: " +
+                $"{(double)gap:+0.00;-0.00} points" + (means["gap"]!["test_accuracy_flip"] is { } flip
+                    ? $" ({(double)flip:+0.00;-0.00} with flip TTA)" : ""));
         return table;
     }
 

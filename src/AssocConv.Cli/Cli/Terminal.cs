@@ -27,8 +27,13 @@ internal sealed class Terminal
         Results = json ? Status : Create(output);
     }
 
-    private static IAnsiConsole Create(TextWriter writer) =>
-        AnsiConsole.Create(new AnsiConsoleSettings
+    // a table written to a file or a pipe is read later or by a program: squeezed to the 80 columns Spectre assumes
+    // there, its cells would wrap mid-word
+    private const int UnboundWidth = 240;
+
+    private static IAnsiConsole Create(TextWriter writer)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer),
             Ansi = AnsiSupport.Detect,
@@ -38,4 +43,9 @@ internal sealed class Terminal
                 ? (Console.IsErrorRedirected ? InteractionSupport.No : InteractionSupport.Yes)
                 : InteractionSupport.Detect,
         });
+        bool terminal = (ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected)
+            || (ReferenceEquals(writer, Console.Error) && !Console.IsErrorRedirected);
+        if (!terminal) console.Profile.Width = UnboundWidth;
+        return console;
+    }
 }

@@ -98,5 +98,18 @@ public sealed class ReproduceCliTests : IDisposable
             report.RootElement.GetProperty("variants").EnumerateArray().Select(v =>
             v.GetProperty("last_test_accuracy").GetDouble()).ToList();
         Assert.NotEqual(accuracies[0], accuracies[2]);
+
+        // each variant's mean over the seeds, and the gap between the means
+        var means = report.RootElement.GetProperty("means");
+        double plain = (accuracies[0] + accuracies[2]) / 2, associative = (accuracies[1] + accuracies[3]) / 2;
+        Assert.Equal(plain, means.GetProperty("plain").GetProperty("last_test_accuracy").GetDouble(), 9);
+        Assert.Equal(associative, means.GetProperty("associative").GetProperty("last_test_accuracy").GetDouble(), 9);
+        Assert.Equal(associative - plain, means.GetProperty("gap").GetProperty("test_accuracy").GetDouble(), 9);
+        // and in the table a second call prints, reading the four runs back
+        (code, stdout, stderr) = Run(["compare", "--model", "small-cnn", "--recipe", "fast", "--seeds", "1,2",
+            "--out", root, .. Tiny]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"{associative:F2}%", stdout);
+        Assert.Contains($"associative - plain, means of 2 seeds: {associative - plain:+0.00;-0.00} points", stdout);
     }
 }
