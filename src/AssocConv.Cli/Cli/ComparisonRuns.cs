@@ -23,12 +23,15 @@ internal static class ComparisonRuns
         IReadOnlyList<long> seeds, string root, Dataset dataset, torch.Device device, Terminal term)
     {
         var rows = new List<JsonObject>();
+        int count = 2 * seeds.Count;
         foreach (long seed in seeds)
         {
             foreach (var (name, variant) in new[] { ("plain", associative with { Plain = true, Generator = null }),
                 ("associative", associative) })
             {
                 var runDir = RunDirectory(root, name, seed, seeds.Count);
+                // a compare runs for hours: say where in it each run stands
+                term.Error.WriteLine($"run {rows.Count + 1} of {count}: {name}, seed {seed} ({runDir})");
                 var modelSpec = new ModelSpec(model, variant);
                 var options = training with { Seed = seed };
                 Trainer trainer;

@@ -90,6 +90,7 @@ public sealed class ReproduceCliTests : IDisposable
         foreach (var (variant, seed) in runs)
             Assert.True(File.Exists(Path.Combine(root, $"seed-{seed}", variant!, "last.ckpt")));
         Assert.True(File.Exists(Path.Combine(root, "compare-accuracy.png")));
+        Assert.Contains($"run 4 of 4: associative, seed 2 ({Path.Combine(root, "seed-2", "associative")})", stderr);
         Assert.All(report.RootElement.GetProperty("variants").EnumerateArray(),
             // the fast recipe measures it
             v => Assert.True(v.GetProperty("last_test_accuracy_flip").GetDouble() > 0));
