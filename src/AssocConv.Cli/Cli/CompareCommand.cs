@@ -57,8 +57,9 @@ internal static class CompareCommand
             var root = result.GetValue(output)!;
             var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term);
             if (rows is null) return ExitCodes.Interrupted;
+            var means = Means(rows);
             term.Results.Write(Table($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, " +
-                $"recipe {training.Recipe}, {training.Epochs} epochs", rows));
+                $"recipe {training.Recipe}, {training.Epochs} epochs", rows, means));
             WritePlots(root, entry.Name, rows, seedList.Length > 1, term.Error);
             var report = new JsonObject
             {
@@ -68,7 +69,7 @@ internal static class CompareCommand
                 ["epochs"] = training.Epochs,
                 ["seeds"] = new JsonArray(seedList.Select(s => (JsonNode)s).ToArray()),
                 ["variants"] = new JsonArray(rows.Select(r => (JsonNode)r.DeepClone()).ToArray()),
-                ["means"] = Means(rows),
+                ["means"] = means,
             };
             AtomicFile.WriteText(Path.Combine(root, ReportFile), report.ToJsonString(new() { WriteIndented = true }));
             if (result.GetValue(json)) term.Out.WriteLine(report.ToJsonString(new() { WriteIndented = true }));
@@ -84,32 +85,31 @@ internal static class CompareCommand
         static double? Mean(List<JsonObject> runs, string key) =>
             runs.Count > 0 && runs.All(r => r[key] is not null) ? runs.Average(r => (double)r[key]!) : null;
         var means = new JsonObject();
-        var accuracy = new Dictionary<string, (double? Plain, double? Flip)>();
         foreach (var variant in new[] { "plain", "associative" })
         {
             var runs = rows.Where(r => (string?)r["variant"] == variant).ToList();
-            accuracy[variant] = (Mean(runs, "last_test_accuracy"), Mean(runs, "last_test_accuracy_flip"));
             means[variant] = new JsonObject
             {
                 ["seeds"] = runs.Count,
-                ["last_test_accuracy"] = accuracy[variant].Plain,
-                ["last_test_accuracy_flip"] = accuracy[variant].Flip,
+                ["last_test_accuracy"] = Mean(runs, "last_test_accuracy"),
+                ["last_test_accuracy_flip"] = Mean(runs, "last_test_accuracy_flip"),
                 ["train_seconds"] = Mean(runs, "train_seconds"),
                 ["images_per_second"] = Mean(runs, "images_per_second"),
             };
         }
-        var (p, a) = (accuracy["plain"], accuracy["associative"]);
+        double? Gap(string key) => (double?)means["associative"]![key] - (double?)means["plain"]![key];
         means["gap"] = new JsonObject
         {
-            ["test_accuracy"] = a.Plain - p.Plain,
-            ["test_accuracy_flip"] = a.Flip - p.Flip,
+            ["test_accuracy"] = Gap("last_test_accuracy"),
+            ["test_accuracy_flip"] = Gap("last_test_accuracy_flip"),
         };
         return means;
     }
 
     /// <summary>One row per run: parameters, the final epoch's test accuracy (and with flip TTA when measured),
-    /// time; with several seeds each variant's mean too; the associative variant's gap as the caption.</summary>
-    public static Table Table(string title, IReadOnlyList<JsonObject> rows)
+    /// time; with several seeds each variant's mean (<paramref name="means"/>, from <see cref="Means"/>) too; the
+    /// associative variant's gap as the caption.</summary>
+    public static Table Table(string title, IReadOnlyList<JsonObject> rows, JsonObject means)
     {
         var table = new Table().Title(title)
             .AddColumn("variant").AddColumn(new TableColumn("seed").RightAligned())
@@ -119,24 +119,21 @@ internal static class CompareCommand
             .AddColumn(new TableColumn("train time").RightAligned())
             .AddColumn(new TableColumn("images/s").RightAligned());
         static string Percent(JsonNode? n) => n is null ? "-" : $"{(double)n:F2}%";
-        foreach (var r in rows)
-            table.AddRow((string)r["variant"]!, $"{(long)r["seed"]!}", $"{(long)r["trainable"]!:N0}",
-                $"{(double)r["ratio"]!:F2}x", Percent(r["last_test_accuracy"]), Percent(r["last_test_accuracy_flip"]),
-                $"{(double)r["train_seconds"]!:F0} s", $"{(double)r["images_per_second"]!:F0}");
-        var means = Means(rows);
+        // a run's row and a mean's row share the keys: the parameters from a run, the results from either
+        void Add(string variant, string seed, JsonNode parameters, JsonNode results, bool bold)
+        {
+            string B(string text) => bold ? $"[bold]{text}[/]" : text;
+            table.AddRow(B(variant), B(seed), $"{(long)parameters["trainable"]!:N0}",
+                $"{(double)parameters["ratio"]!:F2}x", B(Percent(results["last_test_accuracy"])),
+                B(Percent(results["last_test_accuracy_flip"])), $"{(double)results["train_seconds"]!:F0} s",
+                $"{(double)results["images_per_second"]!:F0}");
+        }
+        foreach (var r in rows) Add((string)r["variant"]!, $"{(long)r["seed"]!}", r, r, bold: false);
         int seeds = rows.Select(r => (long)r["seed"]!).Distinct().Count();
         if (seeds > 1)
-        {
             foreach (var variant in new[] { "plain", "associative" })
-            {
-                var m = means[variant]!;
-                var first = rows.First(r => (string?)r["variant"] == variant);
-                table.AddRow($"[bold]{variant}[/]", $"[bold]mean of {seeds}[/]", $"{(long)first["trainable"]!:N0}",
-                    $"{(double)first["ratio"]!:F2}x", $"[bold]{Percent(m["last_test_accuracy"])}[/]",
-                    $"[bold]{Percent(m["last_test_accuracy_flip"])}[/]", $"{(double)m["train_seconds"]!:F0} s",
-                    $"{(double)m["images_per_second"]!:F0}");
-            }
-        }
+                Add(variant, $"mean of {seeds}", rows.First(r => (string?)r["variant"] == variant), means[variant]!,
+                    bold: true);
         if (means["gap"]!["test_accuracy"] is { } gap)
             table.Caption($"associative - plain{(seeds > 1 ? $", means of {seeds} seeds" : "")}: " +
                 $"{(double)gap:+0.00;-0.00} points" + (means["gap"]!["test_accuracy_flip"] is { } flip

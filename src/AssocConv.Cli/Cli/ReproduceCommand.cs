@@ -167,13 +167,9 @@ internal static class ReproduceCommand
     /// <summary>"40 epochs" when every row trained as long, else the range ("30-40 epochs").</summary>
     private static string Epochs(JsonObject report)
     {
-        var epochs = report["rows"]!.AsArray().Select(r => (int)r!["epochs"]!).Distinct().Order().ToList();
-        return epochs.Count switch
-        {
-            0 => "no rows",
-            1 => $"{epochs[0]} epochs",
-            _ => $"{epochs[0]}-{epochs[^1]} epochs",
-        };
+        var epochs = report["rows"]!.AsArray().Select(r => (int)r!["epochs"]!).ToList();
+        int fewest = epochs.Min(), most = epochs.Max();   // reproduce refuses to run without rows
+        return fewest == most ? $"{fewest} epochs" : $"{fewest}-{most} epochs";
     }
 
     /// <summary>Accuracy against trainable parameters, plain and associative, one labelled point per row.</summary>

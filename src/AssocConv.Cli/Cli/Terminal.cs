@@ -33,18 +33,18 @@ internal sealed class Terminal
 
     private static IAnsiConsole Create(TextWriter writer)
     {
+        bool stderr = ReferenceEquals(writer, Console.Error);
+        bool terminal = stderr ? !Console.IsErrorRedirected
+            : ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected;
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(writer),
             Ansi = AnsiSupport.Detect,
             ColorSystem = ColorSystemSupport.Detect,
             // live progress on stderr whenever stderr is a terminal, also when stdout is redirected (--json > file)
-            Interactive = ReferenceEquals(writer, Console.Error)
-                ? (Console.IsErrorRedirected ? InteractionSupport.No : InteractionSupport.Yes)
+            Interactive = stderr ? (terminal ? InteractionSupport.Yes : InteractionSupport.No)
                 : InteractionSupport.Detect,
         });
-        bool terminal = (ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected)
-            || (ReferenceEquals(writer, Console.Error) && !Console.IsErrorRedirected);
         if (!terminal) console.Profile.Width = UnboundWidth;
         return console;
     }
