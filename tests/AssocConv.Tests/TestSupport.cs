@@ -42,6 +42,19 @@ internal static class TestSupport
         return diff.item<double>();
     }
 
+    /// <summary>Writes a PNG of <paramref name="width"/> x <paramref name="height"/> pixels, pixel (x, y) of colour
+    /// <paramref name="color"/>(x, y), stored as <paramref name="type"/> (RGBA, opaque, unless given).</summary>
+    public static void WritePng(string path, int width, int height, Func<int, int, SkiaSharp.SKColor> color,
+        SkiaSharp.SKColorType type = SkiaSharp.SKColorType.Rgba8888,
+        SkiaSharp.SKAlphaType alpha = SkiaSharp.SKAlphaType.Opaque)
+    {
+        using var bitmap = new SkiaSharp.SKBitmap(width, height, type, alpha);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++) bitmap.SetPixel(x, y, color(x, y));
+        using var file = File.Create(path);
+        Assert.True(bitmap.Encode(file, SkiaSharp.SKEncodedImageFormat.Png, 100), $"{path}: PNG not encoded");
+    }
+
     /// <summary>The repository root (the folder holding the solution).</summary>
     public static string RepositoryRoot()
     {

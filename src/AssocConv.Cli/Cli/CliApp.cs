@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Parsing;
 using System.Text.RegularExpressions;
+using AssocConv.Data;
 using AssocConv.Distributed;
 
 namespace AssocConv.Cli;
@@ -34,7 +35,8 @@ internal static class CliApp
         return root;
     }
 
-    /// <summary>Parses and runs; a user mistake prints one line and returns 2, any other failure 1.</summary>
+    /// <summary>Parses and runs; a user mistake prints one line and returns 2, any other failure 1. Messages may quote
+    /// names from files or arguments, so their control characters are printed as escapes.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         var root = Build(output, error);
@@ -48,7 +50,7 @@ internal static class CliApp
                     StringComparison.Ordinal)) is { } token
                     && Suggestions.Closest(parsed.CommandResult.Command, token) is { } closest)
                     message = $"{message.TrimEnd('.')}; did you mean '{closest}'?";
-                error.WriteLine($"assocconv: {message}");
+                error.WriteLine($"assocconv: {DisplayText.Printable(message)}");
             }
             error.WriteLine("Run 'assocconv --help' for usage.");
             return ExitCodes.BadInput;
@@ -60,18 +62,19 @@ internal static class CliApp
         }
         catch (Exception e) when (IsUserMistake(e))
         {
-            error.WriteLine($"{Name()}: {e.Message}");
+            error.WriteLine($"{Name()}: {DisplayText.Printable(e.Message)}");
             return ExitCodes.BadInput;
         }
         catch (AssocConv.Training.TrainingDivergedException e)
         {
             // every rank reaches this together, from all-reduced numbers: one of them says it
-            if (MpiWorld.LaunchedRank is null or 0) error.WriteLine($"{Name()}: training stopped: {e.Message}");
+            if (MpiWorld.LaunchedRank is null or 0)
+                error.WriteLine($"{Name()}: training stopped: {DisplayText.Printable(e.Message)}");
             return ExitCodes.Failure;
         }
         catch (Exception e)
         {
-            error.WriteLine($"{Name()}: {e.GetType().Name}: {e.Message}");
+            error.WriteLine($"{Name()}: {e.GetType().Name}: " + DisplayText.Printable(e.Message));
             if (Environment.GetEnvironmentVariable("ASSOCCONV_DEBUG") == "1") error.WriteLine(e);
             return ExitCodes.Failure;
         }

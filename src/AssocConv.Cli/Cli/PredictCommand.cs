@@ -58,7 +58,7 @@ internal static class PredictCommand
                 var p = values.cpu().data<float>().ToArray();
                 var c = indices.cpu().data<long>().ToArray();
                 // the name whole, on a line of its own: Spectre would wrap or cut it at the console's width
-                term.Results.Profile.Out.Writer.WriteLine(image);
+                term.Results.Profile.Out.Writer.WriteLine(DisplayText.Printable(image, keepLines: false));
                 var table = new Table().AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
                 var list = new JsonArray();
                 for (int i = 0; i < k; i++)

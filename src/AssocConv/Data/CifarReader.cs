@@ -16,8 +16,8 @@ public static class CifarReader
     /// <summary>CIFAR-10 from the folder holding <c>data_batch_1.bin</c> ... <c>data_batch_5.bin</c> and
     /// <c>test_batch.bin</c>
     /// (officially 10,000 records each; any whole number of records is read).</summary>
-    /// <exception cref="DataFormatException">A file is missing, empty, not a whole number of records, or a label is not
-    /// 0-9.</exception>
+    /// <exception cref="DataFormatException">A file is missing, empty, not a whole number of records, a label is not
+    /// 0-9, or <c>batches.meta.txt</c> holds a name <see cref="DisplayText"/> refuses.</exception>
     public static (LabeledImages Train, LabeledImages Test) ReadCifar10(string folder)
     {
         var names = ReadClassNames(Path.Combine(folder, "batches.meta.txt"), Cifar10Classes);
@@ -28,8 +28,8 @@ public static class CifarReader
     }
 
     /// <summary>CIFAR-100 (fine labels) from the folder holding <c>train.bin</c> and <c>test.bin</c>.</summary>
-    /// <exception cref="DataFormatException">A file is missing, has the wrong length, or a label is out of
-    /// range.</exception>
+    /// <exception cref="DataFormatException">A file is missing, has the wrong length, a label is out of range, or
+    /// <c>fine_label_names.txt</c> holds a name <see cref="DisplayText"/> refuses.</exception>
     public static (LabeledImages Train, LabeledImages Test) ReadCifar100(string folder)
     {
         var fallback = Enumerable.Range(0, 100).Select(i => $"class {i}").ToArray();
@@ -43,6 +43,7 @@ public static class CifarReader
     {
         if (!File.Exists(path)) return fallback;
         var names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        if (DisplayText.ClassNameProblem(names) is { } unfit) throw new DataFormatException(path, unfit);
         return names.Length == fallback.Length ? names : fallback;
     }
 

@@ -47,6 +47,7 @@ public sealed record DataDescription(string? Spec, string? Source, IReadOnlyList
             var names = Array(data, "class_names").Select(n => (string)n!).ToArray();
             if (names.Length is < 1 or > MaxClasses)
                 throw new FormatException($"{names.Length} class names (1 to {MaxClasses:N0})");
+            if (DisplayText.ClassNameProblem(names) is { } unfit) throw new FormatException(unfit);
             var mean = Array(data, "mean").Select(v => (double)v!).ToArray();
             var std = Array(data, "std").Select(v => (double)v!).ToArray();
             if (Normalization.Problem(mean, std, channels) is { } problem) throw new FormatException(problem);

@@ -47,6 +47,8 @@ public static class ImageFolderReader
             .Where(n => !n.StartsWith('.')).OrderBy(n => n, StringComparer.Ordinal).ToArray();
         if (classes.Length == 0) throw new DataFormatException(folder,
             "no class folders (expected DIR/CLASS/image files, or DIR/train/CLASS and DIR/test/CLASS)");
+        if (DisplayText.ClassNameProblem(classes) is { } unfit)
+            throw new DataFormatException(folder, $"{unfit}; rename that folder");
         return classes;
     }
 

@@ -87,5 +87,7 @@ public static class OnnxExport
             throw new ArgumentException(problem);
         if (options.ClassNames.Count != 0 && options.ClassNames.Count != classes)
             throw new ArgumentException($"{options.ClassNames.Count} class names for a model with {classes} outputs");
+        if (options.ClassNames.Count != 0 && DisplayText.ClassNameProblem(options.ClassNames) is { } unfit)
+            throw new ArgumentException(unfit);
     }
 }

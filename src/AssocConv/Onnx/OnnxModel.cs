@@ -51,10 +51,19 @@ public sealed class OnnxModel : IDisposable
         if (ClassNames.Count != 0 && ClassNames.Count != Classes)
             throw Bad(OnnxExport.ClassNamesKey, $"names {ClassNames.Count} classes but the model has {Classes} " +
                 "outputs");
-        Form = Get(OnnxExport.FormKey) == "generator" ? OnnxForm.Generator : OnnxForm.Materialized;
+        // informational (nothing is computed from them), but shown: a file that says something else is not ours
+        Form = Get(OnnxExport.FormKey) switch
+        {
+            "generator" => OnnxForm.Generator,
+            "materialized" or "" => OnnxForm.Materialized,
+            var other => throw Bad(OnnxExport.FormKey, $"is '{Shorten(other)}', not 'generator' or 'materialized'"),
+        };
         Model = Get(OnnxExport.ModelKey);
         Data = Get(OnnxExport.DataKey) is { Length: > 0 } data ? data : null;
-        Trainable = long.TryParse(Get(OnnxExport.TrainableKey), CultureInfo.InvariantCulture, out var n) ? n : 0;
+        var trainable = Get(OnnxExport.TrainableKey);
+        Trainable = trainable.Length == 0 ? 0
+            : long.TryParse(trainable, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+            : throw Bad(OnnxExport.TrainableKey, $"is not a whole number: '{Shorten(trainable)}'");
 
         double[] Numbers(string key, string text)
         {
@@ -82,6 +91,8 @@ public sealed class OnnxModel : IDisposable
         }
         if (names is null || names.Any(n => n is null))
             throw bad(OnnxExport.ClassNamesKey, $"is not a JSON array of strings: '{Shorten(text)}'");
+        if (DisplayText.ClassNameProblem(names) is { } unfit)
+            throw bad(OnnxExport.ClassNamesKey, $"is refused: {unfit}");
         return names;
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using AssocConv.Cli;
 using AssocConv.Csg;
+using AssocConv.Data;
 using AssocConv.Models;
 
 namespace AssocConv.Tests.Cli;
@@ -80,6 +81,10 @@ public class CliTests
     [InlineData("'trian'; did you mean 'train'?", "trian")]
     [InlineData("'--epoch'; did you mean '--epochs'?", "train", "--model", "small-cnn", "--epoch", "3")]
     [InlineData("'--thread'; did you mean '--threads'?", "params", "--model", "small-cnn", "--thread", "3")]
+    // what the user or a file typed is quoted with its control characters as escapes, never raw
+    [InlineData(@"no checkpoint at /tmp/no\u001B[2Jsuch.ckpt", "eval", "--checkpoint", "/tmp/no\u001b[2Jsuch.ckpt")]
+    [InlineData(@"unknown model 'resnet\u202E02'", "params", "--model", "resnet\u202e02")]
+    [InlineData(@"Cannot parse argument 'x\u0007'", "params", "--model", "small-cnn", "--code-size", "x\u0007")]
     public void User_mistakes_print_one_clear_line_and_exit_2(string message, params string[] args)
     {
         var (code, stdout, stderr) = Run(args);
@@ -87,6 +92,7 @@ public class CliTests
         Assert.Equal("", stdout);
         Assert.Contains(message, stderr);
         Assert.DoesNotContain("   at ", stderr);   // no stack trace
+        Assert.DoesNotContain(stderr, c => DisplayText.IsUnsafe(c) && c != '\n');
     }
 
     [Fact]

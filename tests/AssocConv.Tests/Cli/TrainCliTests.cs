@@ -91,14 +91,10 @@ public sealed class TrainCliTests : IDisposable
         // predict on a PNG made from a test image, scaled up: it is resized back to 28x28
         using var sample = Dataset.LoadSample();
         var png = Path.Combine(_dir, "boot.png");
-        using (var bitmap = new SKBitmap(56, 56, SKColorType.Gray8, SKAlphaType.Opaque))
-        {
-            var pixels = sample.Test.Images[0, 0].data<byte>().ToArray();
-            for (int y = 0; y < 56; y++) for (int x = 0; x < 56; x++) bitmap.SetPixel(x, y,
-                new SKColor(pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2]));
-            using var file = File.Create(png);
-            bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
-        }
+        var pixels = sample.Test.Images[0, 0].data<byte>().ToArray();
+        SKColor Grey(int x, int y) => new(pixels[y / 2 * 28 + x / 2], pixels[y / 2 * 28 + x / 2],
+            pixels[y / 2 * 28 + x / 2]);
+        TestSupport.WritePng(png, 56, 56, Grey, SKColorType.Gray8);
         (code, stdout, stderr) = Run("predict", "--checkpoint", Path.Combine(run, "best.ckpt"), "--top", "10", "--json",
             png);
         Assert.True(code == 0, stderr);
@@ -136,10 +132,9 @@ public sealed class TrainCliTests : IDisposable
             Directory.CreateDirectory(Path.Combine(folder, $"class{c}"));
             for (int i = 0; i < 20; i++)
             {
-                using var bitmap = new SKBitmap(12 + i, 10, SKColorType.Rgba8888, SKAlphaType.Premul);
-                bitmap.Erase(colors[c].WithAlpha((byte)(155 + 5 * i)));
-                using var file = File.Create(Path.Combine(folder, $"class{c}", $"{i:D2}.png"));
-                bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
+                var color = colors[c].WithAlpha((byte)(155 + 5 * i));
+                TestSupport.WritePng(Path.Combine(folder, $"class{c}", $"{i:D2}.png"), 12 + i, 10, (_, _) => color,
+                    alpha: SKAlphaType.Premul);
             }
         }
         var (train, test, normalization) = ImageFolderReader.Read(folder, size: 8);

@@ -22,6 +22,9 @@ public class DataDescriptionTests
     [InlineData("mean", "[0.1, 0.2]", "2 means and 1 standard deviations for 1 channels")]
     [InlineData("class_names", "\"shirt\"", "'class_names' is missing or not a list")]
     [InlineData("class_names", "[]", "0 class names")]
+    [InlineData("class_names", "[\"cat\", \"\\u001b[2Jdog\"]",
+        "class name 1 ('\\u001B[2Jdog') holds the control character U+001B")]
+    [InlineData("class_names", "[\"cat\", \"\"]", "class name 1 is empty")]
     [InlineData("channels", "0", "'channels' is 0")]
     [InlineData("height", "1e12", "'height' is 1000000000000")]
     [InlineData("width", "\"wide\"", "'width' is not a whole number")]

@@ -92,20 +92,60 @@ public sealed class HostileDataTests : IDisposable
     [Fact]
     public void Cifar_files_behind_symbolic_links_are_read_through_them()
     {
-        var real = Directory.CreateDirectory(Path.Combine(_dir, "real")).FullName;
+        var real = SmallCifar10("real");
         var linked = Directory.CreateDirectory(Path.Combine(_dir, "linked")).FullName;
+        foreach (var file in Directory.GetFiles(real))
+            File.CreateSymbolicLink(Path.Combine(linked, Path.GetFileName(file)), file);
+        using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + linked));
+        Assert.Equal(35, data.Train.Count);
+        Assert.Equal(7, data.Test.Count);
+    }
+
+    // CIFAR-10's binary files, 7 random records each
+    private string SmallCifar10(string name)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
         var random = new Random(3);
-        foreach (var name in new[] { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+        foreach (var file in new[] { "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
             "data_batch_5.bin", "test_batch.bin" })
         {
             var records = new byte[7 * 3073];
             random.NextBytes(records);
             for (int r = 0; r < 7; r++) records[r * 3073] = (byte)(r % 10);
-            File.WriteAllBytes(Path.Combine(real, name), records);
-            File.CreateSymbolicLink(Path.Combine(linked, name), Path.Combine(real, name));
+            File.WriteAllBytes(Path.Combine(folder, file), records);
         }
-        using var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + linked));
-        Assert.Equal(35, data.Train.Count);
-        Assert.Equal(7, data.Test.Count);
+        return folder;
+    }
+
+    // class names come from a label file or from folder names, and are printed in tables: one that holds a
+    // terminal escape sequence is refused where it is read, and the command line prints it as escapes
+    [Fact]
+    public void Class_names_holding_control_characters_are_refused_where_they_are_read()
+    {
+        var cifar = SmallCifar10("cifar");
+        string[] names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+        File.WriteAllLines(Path.Combine(cifar, "batches.meta.txt"), names);
+        using (var data = Dataset.Load(DatasetSpec.Parse("cifar10:" + cifar)))
+            Assert.Equal(names, data.Train.ClassNames);
+        names[9] = "truck\u001b[8m";   // ESC [8m: what follows is invisible
+        File.WriteAllLines(Path.Combine(cifar, "batches.meta.txt"), names);
+        var e = Assert.Throws<DataFormatException>(() => Dataset.Load(DatasetSpec.Parse("cifar10:" + cifar)));
+        Assert.Equal(Path.Combine(cifar, "batches.meta.txt") + @": class name 9 ('truck\u001B[8m') holds the " +
+            "control character U+001B", e.Message);
+
+        var folder = Path.Combine(_dir, "shapes");
+        foreach (var name in new[] { "circle", "square\u001b]0;title\u0007" })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, name));
+            TestSupport.WritePng(Path.Combine(folder, name, "1.png"), 8, 8, (_, _) => SkiaSharp.SKColors.Red);
+        }
+        e = Assert.Throws<DataFormatException>(() => ImageFolderReader.Read(folder, size: 8));
+        Assert.Contains(@"class name 1 ('square\u001B]0;title\u0007') holds the control character U+001B; " +
+            "rename that folder", e.Message);
+        var (code, stdout, stderr) = TestSupport.RunCli("train", "--model", "small-cnn", "--data", "folder:" + folder,
+            "--epochs", "1", "--out", Path.Combine(_dir, "run"));
+        Assert.Equal(2, code);
+        Assert.Contains(@"('square\u001B]0;title\u0007')", stderr);
+        Assert.DoesNotContain('\u001b', stdout + stderr);
     }
 }

@@ -27,16 +27,9 @@ public sealed class OnnxCliTests : IDisposable
         // an image of the test set, as a PNG
         using var cifar = Dataset.Load(DatasetSpec.Parse(data));
         var png = Path.Combine(_dir, "test-0.png");
-        using (var bitmap = new SKBitmap(32, 32, SKColorType.Rgba8888, SKAlphaType.Opaque))
-        {
-            var pixels = cifar.Test.Images[0].data<byte>().ToArray();   // [3, 32, 32]
-            for (int y = 0; y < 32; y++)
-                for (int x = 0; x < 32; x++)
-                    bitmap.SetPixel(x, y, new SKColor(pixels[y * 32 + x], pixels[1024 + y * 32 + x],
-                        pixels[2048 + y * 32 + x]));
-            using var file = File.Create(png);
-            bitmap.Encode(file, SKEncodedImageFormat.Png, 100);
-        }
+        var pixels = cifar.Test.Images[0].data<byte>().ToArray();   // [3, 32, 32]
+        WritePng(png, 32, 32, (x, y) =>
+            new SKColor(pixels[y * 32 + x], pixels[1024 + y * 32 + x], pixels[2048 + y * 32 + x]));
         (code, stdout, stderr) = Run("predict", "--checkpoint", imported, "--top", "10", "--json", png);
         Assert.True(code == 0, stderr);
         var expected = Probabilities(stdout);
@@ -79,12 +72,7 @@ public sealed class OnnxCliTests : IDisposable
         var path = Path.Combine(_dir, "damaged.onnx");
         OnnxExportTests.WriteWithMetadata(path, "std", "0.2023,0,0.201");
         var png = Path.Combine(_dir, "grey.png");
-        using (var bitmap = new SKBitmap(32, 32, SKColorType.Rgba8888, SKAlphaType.Opaque))
-        {
-            bitmap.Erase(new SKColor(128, 128, 128));
-            using var stream = File.Create(png);
-            bitmap.Encode(stream, SKEncodedImageFormat.Png, 100);
-        }
+        WritePng(png, 32, 32, (_, _) => new SKColor(128, 128, 128));
         foreach (var args in new[] { new[] { "eval", "--onnx", path, "--data", "sample" },
                      ["predict", "--onnx", path, png] })
         {

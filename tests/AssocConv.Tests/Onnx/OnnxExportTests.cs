@@ -166,6 +166,10 @@ public sealed class OnnxExportTests : IDisposable
     [InlineData("class_names", "[\"cat\"", "'class_names' is not a JSON array of strings: '[\"cat\"'")]
     [InlineData("class_names", "[\"cat\",null]", "'class_names' is not a JSON array of strings")]
     [InlineData("class_names", "[\"cat\",\"dog\"]", "'class_names' names 2 classes but the model has 10 outputs")]
+    [InlineData("class_names", "[\"cat\",\"\\u001b]0;x\\u0007\"]",
+        "'class_names' is refused: class name 1 ('\\u001B]0;x\\u0007') holds the control character U+001B")]
+    [InlineData("form", "baked", "'form' is 'baked', not 'generator' or 'materialized'")]
+    [InlineData("trainable_parameters", "-5", "'trainable_parameters' is not a whole number: '-5'")]
     [InlineData("input_size", "1x28x28", "'input_size' says 1x28x28 but the graph's input is [-1, 3, 32, 32]")]
     public void Damaged_metadata_is_refused_on_loading_naming_the_key(string key, string value, string message)
     {

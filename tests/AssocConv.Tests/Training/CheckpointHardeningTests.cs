@@ -127,4 +127,34 @@ public sealed class CheckpointHardeningTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("NaN", err);
     }
+
+    // class names are printed in tables and predictions: names carrying a terminal escape sequence are refused, and
+    // the message shows them as escapes, so nothing the file holds reaches the terminal raw
+    [Fact]
+    public void Class_names_with_control_characters_are_refused_and_never_printed_raw()
+    {
+        var run = SmallRun("escapes");
+        var path = Path.Combine(run, RunFolder.BestCheckpointFile);
+        var png = Path.Combine(_dir, "grey.png");
+        WritePng(png, 28, 28, (_, _) => new SkiaSharp.SKColor(128, 128, 128));
+        Assert.Equal(0, RunCli("predict", "--checkpoint", path, png).Code);   // the untouched file predicts
+
+        var (header, payload) = Open(path);
+        header["data"]!["class_names"]![3] = "\u001b]0;owned\u0007dress";
+        Resign(path, header, payload);
+        var (code, stdout, stderr) = RunCli("predict", "--checkpoint", path, png);
+        Assert.Equal(2, code);
+        Assert.Contains(@"class name 3 ('\u001B]0;owned\u0007dress') holds the control character U+001B", stderr);
+        Assert.DoesNotContain('\u001b', stdout + stderr);
+        Assert.DoesNotContain('\u0007', stdout + stderr);
+        (code, _, stderr) = RunCli("export", "--checkpoint", path, "--onnx", "--out", Path.Combine(_dir, "e.onnx"));
+        Assert.Equal(2, code);
+        Assert.Contains("class name 3", stderr);
+
+        header["data"]!["class_names"]![3] = "\u202Egnp.exe";   // shown reversed: 'exe.png'
+        Resign(path, header, payload);
+        (code, _, stderr) = RunCli("predict", "--checkpoint", path, png);
+        Assert.Equal(2, code);
+        Assert.Contains(@"('\u202Egnp.exe') holds the control character U+202E", stderr);
+    }
 }
