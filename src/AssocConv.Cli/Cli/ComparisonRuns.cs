@@ -17,10 +17,13 @@ internal static class ComparisonRuns
     public static string RunDirectory(string root, string variant, long seed, int seeds) =>
         seeds == 1 ? Path.Combine(root, variant) : Path.Combine(root, $"seed-{seed}", variant);
 
-    /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when
-    /// interrupted.</summary>
+    /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when interrupted.
+    /// <paramref name="plainElsewhere"/> names, per seed, other folders that may hold the same plain run (another
+    /// comparison of the same model and recipe): one made with exactly this model and recipe is used (resumed if
+    /// unfinished) instead of training the plain variant again.</summary>
     public static List<JsonObject>? Run(string model, ModelOptions associative, TrainingOptions training,
-        IReadOnlyList<long> seeds, string root, Dataset dataset, torch.Device device, Terminal term)
+        IReadOnlyList<long> seeds, string root, Dataset dataset, torch.Device device, Terminal term,
+        Func<long, IEnumerable<string>>? plainElsewhere = null)
     {
         var rows = new List<JsonObject>();
         int count = 2 * seeds.Count;
@@ -30,18 +33,32 @@ internal static class ComparisonRuns
                 ("associative", associative) })
             {
                 var runDir = RunDirectory(root, name, seed, seeds.Count);
-                // a compare runs for hours: say where in it each run stands
-                term.Error.WriteLine($"run {rows.Count + 1} of {count}: {name}, seed {seed} ({runDir})");
                 var modelSpec = new ModelSpec(model, variant);
                 var options = training with { Seed = seed };
-                Trainer trainer;
+                Trainer? trainer = null;
+                string? shared = null;
                 if (new RunFolder(runDir).HoldsRun)
                 {
                     trainer = Trainer.Resume(runDir, dataset, device);
-                    EnsureSame(runDir, trainer, modelSpec, options);
+                    if (Differences(trainer, modelSpec, options) is { Count: > 0 } differences)
+                        throw new UsageException($"{runDir} holds a run made otherwise " +
+                            $"({string.Join("; ", differences)}): give the options it was made with, or another --out");
                 }
-                else trainer = Trainer.Start(runDir, modelSpec, dataset, options, new JsonObject { ["compare"] = name },
+                else if (name == "plain" && plainElsewhere is not null)
+                    foreach (var other in plainElsewhere(seed).Where(d => new RunFolder(d).HoldsRun))
+                    {
+                        Trainer candidate;
+                        try { candidate = Trainer.Resume(other, dataset, device); }
+                        catch (ArgumentException) { continue; }   // other data: not this row's twin
+                        if (Differences(candidate, modelSpec, options).Count > 0) continue;
+                        (trainer, shared) = (candidate, other);
+                        break;
+                    }
+                trainer ??= Trainer.Start(runDir, modelSpec, dataset, options, new JsonObject { ["compare"] = name },
                     device);
+                // a compare runs for hours: say where in it each run stands
+                term.Error.WriteLine($"run {rows.Count + 1} of {count}: {name}, seed {seed} (" + (shared is null
+                    ? $"{runDir})" : $"{shared}: the same model and recipe, trained once)"));
                 // a finished run is read back, not run again
                 var run = trainer.IsFinished ? trainer.ResultSoFar : TrainingSession.Run(trainer, term);
                 var summary = trainer.Summary(run);
@@ -54,9 +71,9 @@ internal static class ComparisonRuns
         return rows;
     }
 
-    /// <summary>Refuses to continue (or read back) a run made with another model or recipe than the one asked
-    /// for.</summary>
-    private static void EnsureSame(string runDir, Trainer trainer, ModelSpec asked, TrainingOptions options)
+    /// <summary>How the run <paramref name="trainer"/> continues differs from the model and recipe asked for (none:
+    /// it is that run).</summary>
+    private static List<string> Differences(Trainer trainer, ModelSpec asked, TrainingOptions options)
     {
         static string Model(ModelSpec spec)
         {
@@ -73,8 +90,6 @@ internal static class ComparisonRuns
         foreach (var (key, value) in wants)
             if (had[key]?.ToJsonString() != value?.ToJsonString())
                 differences.Add($"{key} {had[key]?.ToJsonString() ?? "null"}, asked {value?.ToJsonString() ?? "null"}");
-        if (differences.Count > 0)
-            throw new UsageException($"{runDir} holds a run made otherwise ({string.Join("; ", differences)}): " +
-                "give the options it was made with, or another --out");
+        return differences;
     }
 }

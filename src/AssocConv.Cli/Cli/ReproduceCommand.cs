@@ -72,8 +72,11 @@ internal static class ReproduceCommand
             {
                 var generator = codeInit is null ? row.Generator : row.Generator with { CodeInit = codeInit.Value };
                 term.Error.WriteLine($"row {row.Name}: {row.Model}, plain and associative ({generator.Describe()})");
+                // rows of one model share the plain twin (resnet56 and resnet56-16x16-code128): trained once
+                var twins = PaperRows.All.Where(r => r.Model == row.Model && r != row)
+                    .ToDictionary(r => Path.GetFullPath(Path.Combine(root, r.Name, "plain")), r => r.Name);
                 var runs = ComparisonRuns.Run(row.Model, new ModelOptions { Generator = generator }, training,
-                    [training.Seed], Path.Combine(root, row.Name), dataset, device, term);
+                    [training.Seed], Path.Combine(root, row.Name), dataset, device, term, _ => twins.Keys);
                 if (runs is null) return ExitCodes.Interrupted;
                 entries.Add(new JsonObject
                 {
@@ -85,6 +88,8 @@ internal static class ReproduceCommand
                     ["training"] = training.ToJson(),
                     ["plain"] = Brief(runs[0]),
                     ["associative"] = Brief(runs[1]),
+                    // null, or the row whose plain run this row shares
+                    ["plain_of_row"] = twins.GetValueOrDefault(Path.GetFullPath((string)runs[0]["run"]!)),
                     ["reference_checkpoint_accuracy"] = ReferenceAccuracy(referenceFolder, row),
                 });
             }
@@ -161,6 +166,9 @@ internal static class ReproduceCommand
                 $"{Acc(row["reference_checkpoint_accuracy"])} | " +
                     $"{Time((double)p["train_seconds"]! + (double)a["train_seconds"]!)} |\n");
         }
+        foreach (var row in report["rows"]!.AsArray().Where(r => r!["plain_of_row"] is not null))
+            text.Append($"\n{row!["row"]}: the plain run is {row["plain_of_row"]}'s (the same model and recipe, " +
+                "trained once).\n");
         return text.ToString();
     }
 

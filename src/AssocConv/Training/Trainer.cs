@@ -140,13 +140,14 @@ public sealed class Trainer
     /// <param name="allowRankChange">Continue on another number of ranks than the run's: the global batches stay the
     /// same, batch-norm sees other shares, so the run is no longer what an uninterrupted one would have been.</param>
     /// <exception cref="ArgumentException">The run was trained on another number of ranks, and that was not
-    /// allowed.</exception>
+    /// allowed; or on another dataset than <paramref name="data"/>.</exception>
     public static Trainer Resume(string runDirectory, Dataset data, Device? device = null, MpiWorld? world = null,
         bool allowRankChange = false)
     {
         var folder = new RunFolder(runDirectory);
         if (world is null || world.IsRoot) folder.RemoveAbandoned();
         var (header, payload) = Checkpoint.Read(folder.LastCheckpoint);
+        EnsureSameData(runDirectory, DataDescription.FromJson(header["data"], folder.LastCheckpoint), data);
         int ranks = (int?)header["ranks"] ?? 1, now = world?.Size ?? 1;
         // each rank's share of a batch, and so what batch-norm normalises over, depends on the number of ranks
         if (ranks != now && !allowRankChange)
@@ -179,6 +180,24 @@ public sealed class Trainer
         trainer._model.InvalidateKernels();
         trainer.RestoreProgress(header, folder.LastCheckpoint);
         return trainer;
+    }
+
+    // A run continues, or is read back as finished, only on the data it was trained on: on other data its numbers
+    // would be reported under the other data's name. The folder may have moved since, so the kind of dataset, the
+    // class names and the image shape are compared, not the path.
+    private static void EnsureSameData(string runDirectory, DataDescription recorded, Dataset data)
+    {
+        var now = data.Description;
+        DatasetKind? kind = null;
+        try { kind = recorded.Spec is { } spec ? DatasetSpec.Parse(spec).Kind : null; }
+        catch (FormatException) { }   // an unknown name: the comparison below says it differs
+        if (kind == data.Spec.Kind && recorded.ClassNames.SequenceEqual(now.ClassNames)
+            && (recorded.Channels, recorded.Height, recorded.Width) == (now.Channels, now.Height, now.Width))
+            return;
+        static string Describe(DataDescription d) =>
+            $"{d.Spec ?? "unnamed data"}: {d.ClassNames.Count} classes, {d.Channels}x{d.Height}x{d.Width}";
+        throw new ArgumentException($"{runDirectory} was trained on {Describe(recorded)}, not {Describe(now)}; " +
+            "give the data it was trained on (--data)");
     }
 
     // Progress, best epoch and history, each checked: an edited or damaged header must not give negative or

@@ -76,6 +76,46 @@ public sealed class ReproduceCliTests : IDisposable
     }
 
     [Fact]
+    public void Rows_of_one_model_train_their_plain_twin_once()
+    {
+        var root = Path.Combine(_dir, "twins");
+        string[] tiny = ["--out", root, "--epochs", "1", "--data", "sample", "--train-limit", "64", "--batch-size",
+            "64", "--threads", "2"];
+        var (code, stdout, stderr) = Run(["reproduce", "--rows", "resnet56", .. tiny]);
+        Assert.True(code == 0, stderr);
+        var twin = Path.GetFullPath(Path.Combine(root, "resnet56", "plain"));
+        var written = File.GetLastWriteTimeUtc(Path.Combine(twin, "last.ckpt"));
+
+        // another recipe: resnet56's plain run is not this row's twin, so the row trains its own
+        (code, _, stderr) = Run(["reproduce", "--rows", "resnet56-16x16-code128", "--label-smoothing", "0.2", .. tiny]);
+        Assert.True(code == 0, stderr);
+        var own = Path.Combine(root, "resnet56-16x16-code128");
+        Assert.Contains($"run 1 of 2: plain, seed 1 ({Path.Combine(own, "plain")})", stderr);
+        Assert.True(File.Exists(Path.Combine(own, "plain", "last.ckpt")));
+        Directory.Delete(own, recursive: true);
+
+        // the same recipe: the plain run is read back from resnet56's folder, not trained again
+        (code, stdout, stderr) = Run(["reproduce", "--rows", "resnet56,resnet56-16x16-code128", "--json", .. tiny]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"run 1 of 2: plain, seed 1 ({twin}: the same model and recipe, trained once)", stderr);
+        Assert.Equal(written, File.GetLastWriteTimeUtc(Path.Combine(twin, "last.ckpt")));
+        Assert.False(Directory.Exists(Path.Combine(own, "plain")));
+        Assert.True(File.Exists(Path.Combine(own, "associative", "last.ckpt")));
+        using var report = JsonDocument.Parse(stdout);
+        var rows = report.RootElement.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(JsonValueKind.Null, rows[0].GetProperty("plain_of_row").ValueKind);
+        Assert.Equal("resnet56", rows[1].GetProperty("plain_of_row").GetString());
+        Assert.Equal(rows[0].GetProperty("plain").GetProperty("run").GetString(),
+            rows[1].GetProperty("plain").GetProperty("run").GetString());
+        Assert.Equal(rows[0].GetProperty("plain").GetProperty("test_accuracy").GetDouble(),
+            rows[1].GetProperty("plain").GetProperty("test_accuracy").GetDouble());
+        Assert.NotEqual(rows[0].GetProperty("associative").GetProperty("trainable").GetInt64(),
+            rows[1].GetProperty("associative").GetProperty("trainable").GetInt64());
+        Assert.Contains("resnet56-16x16-code128: the plain run is resnet56's (the same model and recipe, trained once)",
+            File.ReadAllText(Path.Combine(root, "results.md")));
+    }
+
+    [Fact]
     public void Compare_with_two_seeds_trains_four_runs_and_draws_every_curve()
     {
         var root = Path.Combine(_dir, "cmp");

@@ -24,6 +24,35 @@ public sealed class ResumeCliTests : IDisposable
         return run;
     }
 
+    // a finished run read back on other data would report its numbers under the other data's name
+    [Fact]
+    public void A_run_is_resumed_or_read_back_only_on_the_data_it_was_trained_on()
+    {
+        var folder = Path.Combine(_dir, "shapes");
+        foreach (var (name, color) in new[] { ("red", SkiaSharp.SKColors.Red), ("blue", SkiaSharp.SKColors.Blue) })
+        {
+            Directory.CreateDirectory(Path.Combine(folder, name));
+            for (int i = 0; i < 10; i++)
+                TestSupport.WritePng(Path.Combine(folder, name, $"{i}.png"), 8, 8, (_, _) => color);
+        }
+        var run = FinishedRun();
+        var (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--data", $"folder:{folder}");
+        Assert.Equal(2, code);
+        Assert.Contains($"{run} was trained on sample: 10 classes, 1x28x28, not folder:{folder}: 2 classes", err);
+        // the sample's folder may move: the same kind of data, classes and shape are what counts
+        (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--data", "sample");
+        Assert.True(code == 0, err);
+
+        var compared = Path.Combine(_dir, "compare");
+        string[] tiny = ["--model", "small-cnn", "--epochs", "1", "--train-limit", "64", "--threads", "1", "--out",
+            compared];
+        (code, _, err) = TestSupport.RunCli(["compare", "--data", "sample", .. tiny]);
+        Assert.True(code == 0, err);
+        (code, _, err) = TestSupport.RunCli(["compare", "--data", $"folder:{folder}", .. tiny]);
+        Assert.Equal(2, code);
+        Assert.Contains("was trained on sample: 10 classes, 1x28x28, not folder:", err);
+    }
+
     [Fact]
     public void Resume_restores_the_recorded_threads_refuses_new_options_and_removes_abandoned_files()
     {
