@@ -55,6 +55,18 @@ internal static class TestSupport
         Assert.True(bitmap.Encode(file, SkiaSharp.SKEncodedImageFormat.Png, 100), $"{path}: PNG not encoded");
     }
 
+    /// <summary>An image folder (<c>FOLDER/CLASS/N.png</c>): <paramref name="perClass"/> solid 8x8 images of each
+    /// class's colour.</summary>
+    public static void WriteImageFolder(string folder, int perClass,
+        params (string Class, SkiaSharp.SKColor Color)[] classes)
+    {
+        foreach (var (name, color) in classes)
+        {
+            Directory.CreateDirectory(Path.Combine(folder, name));
+            for (int i = 0; i < perClass; i++) WritePng(Path.Combine(folder, name, $"{i}.png"), 8, 8, (_, _) => color);
+        }
+    }
+
     /// <summary>The repository root (the folder holding the solution).</summary>
     public static string RepositoryRoot()
     {

@@ -29,12 +29,7 @@ public sealed class ResumeCliTests : IDisposable
     public void A_run_is_resumed_or_read_back_only_on_the_data_it_was_trained_on()
     {
         var folder = Path.Combine(_dir, "shapes");
-        foreach (var (name, color) in new[] { ("red", SkiaSharp.SKColors.Red), ("blue", SkiaSharp.SKColors.Blue) })
-        {
-            Directory.CreateDirectory(Path.Combine(folder, name));
-            for (int i = 0; i < 10; i++)
-                TestSupport.WritePng(Path.Combine(folder, name, $"{i}.png"), 8, 8, (_, _) => color);
-        }
+        TestSupport.WriteImageFolder(folder, 10, ("red", SkiaSharp.SKColors.Red), ("blue", SkiaSharp.SKColors.Blue));
         var run = FinishedRun();
         var (code, _, err) = TestSupport.RunCli("train", "--resume", run, "--data", $"folder:{folder}");
         Assert.Equal(2, code);

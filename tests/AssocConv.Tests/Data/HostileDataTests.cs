@@ -134,11 +134,8 @@ public sealed class HostileDataTests : IDisposable
             "control character U+001B", e.Message);
 
         var folder = Path.Combine(_dir, "shapes");
-        foreach (var name in new[] { "circle", "square\u001b]0;title\u0007" })
-        {
-            Directory.CreateDirectory(Path.Combine(folder, name));
-            TestSupport.WritePng(Path.Combine(folder, name, "1.png"), 8, 8, (_, _) => SkiaSharp.SKColors.Red);
-        }
+        TestSupport.WriteImageFolder(folder, 1, ("circle", SkiaSharp.SKColors.Red),
+            ("square\u001b]0;title\u0007", SkiaSharp.SKColors.Blue));
         e = Assert.Throws<DataFormatException>(() => ImageFolderReader.Read(folder, size: 8));
         Assert.Contains(@"class name 1 ('square\u001B]0;title\u0007') holds the control character U+001B; " +
             "rename that folder", e.Message);
