@@ -26,6 +26,7 @@ internal static class CliApp
         root.Subcommands.Add(EvalCommand.Create(Terminal));
         root.Subcommands.Add(CompareCommand.Create(Terminal));
         root.Subcommands.Add(ReproduceCommand.Create(Terminal));
+        root.Subcommands.Add(PlotCommand.Create(Terminal));
         root.Subcommands.Add(PredictCommand.Create(Terminal));
         root.Subcommands.Add(DemoCommand.Create(Terminal));
         root.Subcommands.Add(DataCommand.Create(Terminal));

@@ -33,6 +33,25 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
         F(TrainAccuracy), F(ValidationLoss), F(ValidationAccuracy), F(TestLoss), F(TestAccuracy), F(Seconds),
             F(ImagesPerSecond), F(TestAccuracyFlip));
 
+    /// <summary>One row of <c>metrics.csv</c>, as <see cref="ToCsv"/> writes it (an empty field is NaN).</summary>
+    /// <exception cref="FormatException">Not such a row.</exception>
+    public static EpochMetrics FromCsv(string line)
+    {
+        if (line.Length == 0) throw new FormatException("an empty line");
+        var fields = line.Split(',');
+        int columns = CsvHeader.Count(c => c == ',') + 1;
+        if (fields.Length != columns) throw new FormatException($"{fields.Length} fields, not {columns}");
+        double D(int i)
+        {
+            if (fields[i].Length == 0) return double.NaN;
+            return double.TryParse(fields[i], NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
+                ? v : throw new FormatException($"field {i + 1} is not a number");
+        }
+        if (!int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out int epoch) || epoch < 1)
+            throw new FormatException("the epoch is not a whole number from 1 up");
+        return new EpochMetrics(epoch, D(1), D(2), D(3), D(4), D(5), D(6), D(7), D(8), D(9), D(10));
+    }
+
     /// <summary>As JSON (NaN as null).</summary>
     public JsonObject ToJson()
     {

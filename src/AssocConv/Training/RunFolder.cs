@@ -80,6 +80,44 @@ public sealed class RunFolder
         AtomicFile.WriteText(Combine(MetricsFile), text.ToString());
     }
 
+    /// <summary>Reads <c>metrics.csv</c> back: one entry per finished epoch, in order.</summary>
+    /// <exception cref="FileNotFoundException">No run wrote one here.</exception>
+    /// <exception cref="InvalidDataException">The file is not a metrics file as <see cref="WriteMetrics"/> writes
+    /// one.</exception>
+    public IReadOnlyList<EpochMetrics> ReadMetrics() => ReadMetrics(Combine(MetricsFile));
+
+    /// <summary>Reads a file written as <c>metrics.csv</c> is (also one copied elsewhere, under another
+    /// name).</summary>
+    /// <inheritdoc cref="ReadMetrics()"/>
+    public static IReadOnlyList<EpochMetrics> ReadMetrics(string path)
+    {
+        var file = new FileInfo(path);
+        if (!file.Exists)
+            throw new FileNotFoundException($"{path}: not found (every run of train, compare and reproduce has one)",
+                path);
+        // a row is about 200 bytes: this is far beyond any real run, and keeps a hostile file from filling memory
+        if (file.Length > MaxMetricsBytes)
+            throw new InvalidDataException($"{path}: {file.Length:N0} bytes, more than a metrics file can hold");
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != EpochMetrics.CsvHeader)
+            throw new InvalidDataException($"{path}: not a metrics file (its first line must be " +
+                $"'{EpochMetrics.CsvHeader}')");
+        var history = new List<EpochMetrics>();
+        for (int i = 1; i < lines.Length; i++)
+        {
+            EpochMetrics row;
+            try { row = EpochMetrics.FromCsv(lines[i]); }
+            catch (FormatException e) { throw new InvalidDataException($"{path}, line {i + 1}: {e.Message}"); }
+            if (history.Count > 0 && row.Epoch <= history[^1].Epoch)
+                throw new InvalidDataException($"{path}, line {i + 1}: epoch {row.Epoch} after epoch " +
+                    $"{history[^1].Epoch}");
+            history.Add(row);
+        }
+        return history;
+    }
+
+    private const long MaxMetricsBytes = 16L << 20;
+
     /// <summary>Draws <c>loss.png</c> and <c>accuracy.png</c>; returns what could not be written (a full disk must
     /// not stop a training).</summary>
     public IReadOnlyList<string> WritePlots(IReadOnlyList<EpochMetrics> history) => RunPlots.Write(Location, history);

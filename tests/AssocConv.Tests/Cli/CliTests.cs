@@ -179,4 +179,19 @@ public class CliTests
         Assert.Equal("small-cnn", doc.RootElement.GetProperty("model").GetString());
         Assert.Contains("trainable", stderr);
     }
+
+    // the README's list is how a reader learns a verb exists: a verb added without it would stay unknown
+    [Fact]
+    public void The_readme_lists_every_verb_and_no_other()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md"));
+        var line = System.Text.RegularExpressions.Regex.Match(readme, @"lists the verbs: (?<verbs>[^.]+)\.");
+        Assert.True(line.Success, "README: the line that lists the verbs is gone");
+        var listed = System.Text.RegularExpressions.Regex.Matches(line.Groups["verbs"].Value, "`([^`]+)`")
+            .Select(m => m.Groups[1].Value).Order();
+        var root = CliApp.Build(TextWriter.Null, TextWriter.Null);
+        var verbs = root.Subcommands.Where(c => !c.Hidden).SelectMany(c => c.Subcommands.Count == 0 ? [c.Name]
+            : c.Subcommands.Where(s => !s.Hidden).Select(s => $"{c.Name} {s.Name}")).Order();
+        Assert.Equal(verbs, listed);
+    }
 }

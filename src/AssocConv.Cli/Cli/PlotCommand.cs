@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using AssocConv.Data;
+using AssocConv.Training;
+using Spectre.Console;
+
+namespace AssocConv.Cli;
+
+/// <summary>
+/// <c>assocconv plot</c>: one column of several runs' <c>metrics.csv</c> against epochs, in one PNG. compare draws its
+/// own runs; this draws any: ablation rows, runs trained on other machines or days, metrics files kept elsewhere.
+/// </summary>
+internal static class PlotCommand
+{
+    private sealed record Column(string Name, string Axis, Func<EpochMetrics, double> Value);
+
+    private static readonly Column[] Columns =
+    [
+        new("test_acc", "test accuracy (%)", m => m.TestAccuracy),
+        new("test_acc_flip", "test accuracy, flip test-time augmentation (%)", m => m.TestAccuracyFlip),
+        new("val_acc", "validation accuracy (%)", m => m.ValidationAccuracy),
+        new("train_acc", "training accuracy, augmented images (%)", m => m.TrainAccuracy),
+        new("train_loss", "training loss", m => m.TrainLoss),
+        new("val_loss", "validation loss", m => m.ValidationLoss),
+        new("test_loss", "test loss", m => m.TestLoss),
+        new("lr", "learning rate", m => m.LearningRate),
+        new("images_per_s", "training images per second", m => m.ImagesPerSecond),
+    ];
+
+    public static Command Create(Func<bool, Terminal> terminal)
+    {
+        var runs = new Argument<string[]>("RUN")
+        {
+            Description = "Run folders (of train, compare, reproduce) or metrics files; LABEL=PATH names the line " +
+                "(default: the path)",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var metric = new Option<string>("--metric")
+        {
+            Description = "The column of metrics.csv to draw",
+            DefaultValueFactory = _ => "test_acc",
+        };
+        metric.AcceptOnlyFromAmong(Columns.Select(c => c.Name).ToArray());
+        var title = new Option<string?>("--title") { Description = "The plot's title (default: the column's)" };
+        var output = new Option<string>("--out") { Description = "The PNG to write", Required = true };
+        var json = CommonOptions.Json();
+        var command = new Command("plot", "Draw one column of several runs' metrics against epochs in one PNG, " +
+            "and print each run's final value");
+        command.Arguments.Add(runs);
+        command.Options.Add(metric);
+        command.Options.Add(title);
+        command.Options.Add(output);
+        command.Options.Add(json);
+        command.SetAction(result =>
+        {
+            var term = terminal(result.GetValue(json));
+            var column = Columns.Single(c => c.Name == result.GetValue(metric));
+            var curves = result.GetValue(runs)!.Select(Read).ToList();
+            if (curves.All(c => !c.History.Any(m => double.IsFinite(column.Value(m)))))
+                throw new UsageException($"--metric {column.Name}: no run has a value in this column");
+            var path = result.GetValue(output)!;
+            if (RunPlots.WriteComparison(path, result.GetValue(title) ?? column.Axis, column.Axis,
+                    curves.Select(c => (c.Label, c.History)), column.Value) is { } failure)
+                throw new IOException(failure);
+            var finals = curves.Select(c => (c.Label, c.Path, Epochs: c.History.Count,
+                Final: c.History.Count == 0 ? double.NaN : column.Value(c.History[^1]))).ToList();
+            if (result.GetValue(json))
+            {
+                static JsonNode? Number(double v) => double.IsFinite(v) ? v : null;
+                term.Out.WriteLine(new JsonObject
+                {
+                    ["plot"] = path,
+                    ["metric"] = column.Name,
+                    ["runs"] = new JsonArray(finals.Select(f => (JsonNode)new JsonObject
+                    {
+                        ["label"] = f.Label, ["path"] = f.Path, ["epochs"] = f.Epochs, ["final"] = Number(f.Final),
+                    }).ToArray()),
+                }.ToJsonString(new() { WriteIndented = true }));
+            }
+            else
+            {
+                var table = new Table().AddColumn("run").AddColumn(new TableColumn("epochs").RightAligned())
+                    .AddColumn(new TableColumn($"{column.Name}, final epoch").RightAligned());
+                foreach (var f in finals)
+                    table.AddRow(Markup.Escape(DisplayText.Printable(f.Label)), $"{f.Epochs}",
+                        double.IsFinite(f.Final) ? f.Final.ToString("G6", CultureInfo.InvariantCulture) : "-");
+                term.Results.Write(table);
+            }
+            term.Error.WriteLine($"wrote {DisplayText.Printable(path)}: {column.Name} of {curves.Count} run(s)");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>A run's history and its line's label from one argument: a run folder or a metrics file, the path
+    /// alone or as LABEL=PATH (a path that exists is taken whole, '=' and all).</summary>
+    private static (string Label, string Path, IReadOnlyList<EpochMetrics> History) Read(string argument)
+    {
+        string path = argument, label = argument.TrimEnd('/', Path.DirectorySeparatorChar);
+        if (!File.Exists(argument) && !Directory.Exists(argument) && argument.IndexOf('=') is > 0 and int equals)
+            (label, path) = (argument[..equals], argument[(equals + 1)..]);
+        else if (Path.GetFileName(label) == RunFolder.MetricsFile && Path.GetDirectoryName(label) is { Length: > 0 } d)
+            label = d;
+        if (path.Length == 0) throw new UsageException($"{argument}: give a path after '='");
+        var history = Directory.Exists(path) ? new RunFolder(path).ReadMetrics() : RunFolder.ReadMetrics(path);
+        return (label, path, history);
+    }
+}
