@@ -32,8 +32,8 @@ internal static class PlotCommand
     {
         var runs = new Argument<string[]>("RUN")
         {
-            Description = "Run folders (of train, compare, reproduce) or metrics files; LABEL=PATH names the line " +
-                "(default: the path)",
+            Description = "Run folders (of train), folders of runs (of compare, reproduce: each of their runs) or " +
+                "metrics files; LABEL=PATH names the line (default: the path)",
             Arity = ArgumentArity.OneOrMore,
         };
         var metric = new Option<string>("--metric")
@@ -56,7 +56,7 @@ internal static class PlotCommand
         {
             var term = terminal(result.GetValue(json));
             var column = Columns.Single(c => c.Name == result.GetValue(metric));
-            var curves = result.GetValue(runs)!.Select(Read).ToList();
+            var curves = result.GetValue(runs)!.SelectMany(Read).ToList();
             if (curves.All(c => !c.History.Any(m => double.IsFinite(column.Value(m)))))
                 throw new UsageException($"--metric {column.Name}: no run has a value in this column");
             var path = result.GetValue(output)!;
@@ -93,9 +93,10 @@ internal static class PlotCommand
         return command;
     }
 
-    /// <summary>A run's history and its line's label from one argument: a run folder or a metrics file, the path
-    /// alone or as LABEL=PATH (a path that exists is taken whole, '=' and all).</summary>
-    private static (string Label, string Path, IReadOnlyList<EpochMetrics> History) Read(string argument)
+    /// <summary>The runs of one argument: a run folder or a metrics file, the path alone or as LABEL=PATH (a path that
+    /// exists is taken whole, '=' and all); a folder of runs (of compare or reproduce) gives each of its runs, labelled
+    /// by where they lie in it.</summary>
+    private static IEnumerable<(string Label, string Path, IReadOnlyList<EpochMetrics> History)> Read(string argument)
     {
         string path = argument, label = argument.TrimEnd('/', Path.DirectorySeparatorChar);
         if (!File.Exists(argument) && !Directory.Exists(argument) && argument.IndexOf('=') is > 0 and int equals)
@@ -103,7 +104,15 @@ internal static class PlotCommand
         else if (Path.GetFileName(label) == RunFolder.MetricsFile && Path.GetDirectoryName(label) is { Length: > 0 } d)
             label = d;
         if (path.Length == 0) throw new UsageException($"{argument}: give a path after '='");
-        var history = Directory.Exists(path) ? new RunFolder(path).ReadMetrics() : RunFolder.ReadMetrics(path);
-        return (label, path, history);
+        if (!Directory.Exists(path)) return [(label, path, RunFolder.ReadMetrics(path))];
+        var folder = new RunFolder(path);
+        if (File.Exists(folder.Combine(RunFolder.MetricsFile))) return [(label, path, folder.ReadMetrics())];
+        // compare's plain/, associative/, seed-N/...; reproduce's ROW/...: never deeper than three folders
+        var found = Directory.EnumerateFiles(path, RunFolder.MetricsFile, new EnumerationOptions
+            { RecurseSubdirectories = true, MaxRecursionDepth = 3 }).Order(StringComparer.Ordinal).ToList();
+        if (found.Count == 0) return [(label, path, folder.ReadMetrics())];   // says what is missing
+        return found.Select(file => (
+            $"{label}/{Path.GetRelativePath(path, Path.GetDirectoryName(file)!).Replace('\\', '/')}", file,
+            RunFolder.ReadMetrics(file)));
     }
 }

@@ -65,6 +65,28 @@ public sealed class PlotCliTests : IDisposable
     }
 
     [Fact]
+    public void A_folder_of_runs_gives_each_of_its_runs()
+    {
+        var compared = Path.Combine(_dir, "compare");
+        var (code, _, err) = TestSupport.RunCli("compare", "--model", "small-cnn", "--data", "sample", "--epochs", "1",
+            "--train-limit", "64", "--threads", "1", "--out", compared);
+        Assert.True(code == 0, err);
+        (code, var stdout, err) = TestSupport.RunCli("plot", $"cmp={compared}", "--out", Path.Combine(_dir, "p.png"),
+            "--json");
+        Assert.True(code == 0, err);
+        using var report = JsonDocument.Parse(stdout);
+        var runs = report.RootElement.GetProperty("runs").EnumerateArray().ToList();
+        Assert.Equal(["cmp/associative", "cmp/plain"], runs.Select(r => r.GetProperty("label").GetString()));
+        foreach (var (run, variant) in runs.Zip(new[] { "associative", "plain" }))
+        {
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(compared, variant,
+                RunFolder.SummaryFile)));
+            Assert.Equal(summary.RootElement.GetProperty("last_test_accuracy").GetDouble(),
+                run.GetProperty("final").GetDouble());
+        }
+    }
+
+    [Fact]
     public void Metrics_files_read_back_as_written_and_damaged_ones_are_refused_by_line()
     {
         Assert.Equal(Known, RunFolder.ReadMetrics(KnownFile()).ToArray());
