@@ -60,6 +60,7 @@ internal static class PlotCommand
             if (curves.All(c => !c.History.Any(m => double.IsFinite(column.Value(m)))))
                 throw new UsageException($"--metric {column.Name}: no run has a value in this column");
             var path = result.GetValue(output)!;
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             if (RunPlots.WriteComparison(path, result.GetValue(title) ?? column.Axis, column.Axis,
                     curves.Select(c => (c.Label, c.History)), column.Value) is { } failure)
                 throw new IOException(failure);
@@ -104,6 +105,8 @@ internal static class PlotCommand
         else if (Path.GetFileName(label) == RunFolder.MetricsFile && Path.GetDirectoryName(label) is { Length: > 0 } d)
             label = d;
         if (path.Length == 0) throw new UsageException($"{argument}: give a path after '='");
+        if (!File.Exists(path) && !Directory.Exists(path))
+            throw new UsageException($"{path}: no such run folder or metrics file");
         if (!Directory.Exists(path)) return [(label, path, RunFolder.ReadMetrics(path))];
         var folder = new RunFolder(path);
         if (File.Exists(folder.Combine(RunFolder.MetricsFile))) return [(label, path, folder.ReadMetrics())];

@@ -39,7 +39,7 @@ public sealed class PlotCliTests : IDisposable
         var (code, _, err) = TestSupport.RunCli("train", "--model", "small-cnn", "--out", run, "--data", "sample",
             "--epochs", "2", "--train-limit", "300", "--val-split", "0", "--threads", "1");
         Assert.True(code == 0, err);
-        var png = Path.Combine(_dir, "curves.png");
+        var png = Path.Combine(_dir, "figures", "curves.png");   // its folder is made
         (code, var stdout, err) = TestSupport.RunCli("plot", run, $"made up={KnownFile()}", "--out", png, "--json");
         Assert.True(code == 0, err);
         using var report = JsonDocument.Parse(stdout);
@@ -105,7 +105,7 @@ public sealed class PlotCliTests : IDisposable
             (Damaged("order.csv", lines[0], lines[2], lines[1]), "line 3: epoch 1 after epoch 2"),
             (Damaged("epoch.csv", lines[0], "-" + lines[1]), "line 2: the epoch is not a whole number from 1 up"),
             (Damaged("blank.csv", lines[0], "", lines[1]), "line 2: an empty line"),
-            (Path.Combine(_dir, "nowhere"), "nowhere: not found"),
+            (Path.Combine(_dir, "nowhere"), "nowhere: no such run folder or metrics file"),
             (_dir, Path.Combine(_dir, "metrics.csv") + ": not found (every run"),
         };
         foreach (var (path, message) in cases)

@@ -84,6 +84,16 @@ internal static class TwoRanks
             lock (_output) _output.AppendLine(line);
         }
 
+        /// <summary>Waits up to <paramref name="timeout"/> for mpirun to end and, when it did, for its output to be read
+        /// to the end: <c>Process.WaitForExit(TimeSpan)</c> alone returns before the last lines reach the
+        /// handlers.</summary>
+        public bool WaitForExit(TimeSpan timeout)
+        {
+            if (!Process.WaitForExit(timeout)) return false;
+            Process.WaitForExit();
+            return true;
+        }
+
         /// <summary>Sends <paramref name="signal"/> (e.g. INT, what Ctrl+C sends) to mpirun.</summary>
         public void Signal(string signal)
         {
