@@ -42,4 +42,39 @@ public class DocumentedTablesTests
                 row);
         }
     }
+
+    // the ablation's last column is arithmetic on the others: a row edited by hand could disagree with itself
+    [Fact]
+    public void The_ablation_table_differences_are_its_accuracies_minus_the_fast_recipes()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md"));
+        int start = readme.IndexOf("| change to the fast recipe |", StringComparison.Ordinal);
+        Assert.True(start >= 0, "the ablation table is gone");
+        var rows = readme[start..].Split('\n').TakeWhile(l => l.StartsWith('|')).Skip(2)
+            .Select(l => l.Trim().Trim('|').Split('|').Select(c => c.Trim()).ToArray()).ToList();
+        static (double Plain, double Flip) Pair(string cell, string pattern)
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(cell, pattern);
+            Assert.True(m.Success, $"'{cell}' is not '{pattern}'");
+            return (double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture),
+                double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
+        }
+        const string Accuracies = @"^(\d+\.\d\d)% \((\d+\.\d\d)%\)",
+            Differences = @"^([+-]\d\.\d\d) \(([+-]\d\.\d\d)\)";
+        var fast = Pair(rows[0][2], Accuracies);
+        var measured = rows.Skip(1).Where(r => r[2].EndsWith(')')).ToList();
+        Assert.True(measured.Count >= 13, $"{measured.Count} measured rows");
+        var gains = new List<double> { fast.Flip - fast.Plain };
+        foreach (var row in measured)
+        {
+            var (plain, flip) = Pair(row[2], Accuracies);
+            var (dPlain, dFlip) = Pair(row[3], Differences);
+            Assert.Equal(Math.Round(plain - fast.Plain, 2), dPlain, 6);
+            Assert.Equal(Math.Round(flip - fast.Flip, 2), dFlip, 6);
+            gains.Add(flip - plain);
+        }
+        var flipRow = rows.Single(r => r[1] == "`--flip-test`");
+        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"+{gains.Min():F1} to +{gains.Max():F1}"),
+            flipRow[3]);
+    }
 }
