@@ -25,6 +25,8 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     public const string CsvHeader =
         "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip";
 
+    private static readonly int CsvColumns = CsvHeader.Split(',').Length;
+
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>One CSV row.</summary>
@@ -39,8 +41,7 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     {
         if (line.Length == 0) throw new FormatException("an empty line");
         var fields = line.Split(',');
-        int columns = CsvHeader.Count(c => c == ',') + 1;
-        if (fields.Length != columns) throw new FormatException($"{fields.Length} fields, not {columns}");
+        if (fields.Length != CsvColumns) throw new FormatException($"{fields.Length} fields, not {CsvColumns}");
         double D(int i)
         {
             if (fields[i].Length == 0) return double.NaN;
