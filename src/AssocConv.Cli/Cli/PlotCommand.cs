@@ -13,21 +13,6 @@ namespace AssocConv.Cli;
 /// </summary>
 internal static class PlotCommand
 {
-    private sealed record Column(string Name, string Axis, Func<EpochMetrics, double> Value);
-
-    private static readonly Column[] Columns =
-    [
-        new("test_acc", "test accuracy (%)", m => m.TestAccuracy),
-        new("test_acc_flip", "test accuracy, flip test-time augmentation (%)", m => m.TestAccuracyFlip),
-        new("val_acc", "validation accuracy (%)", m => m.ValidationAccuracy),
-        new("train_acc", "training accuracy, augmented images (%)", m => m.TrainAccuracy),
-        new("train_loss", "training loss", m => m.TrainLoss),
-        new("val_loss", "validation loss", m => m.ValidationLoss),
-        new("test_loss", "test loss", m => m.TestLoss),
-        new("lr", "learning rate", m => m.LearningRate),
-        new("images_per_s", "training images per second", m => m.ImagesPerSecond),
-    ];
-
     public static Command Create(Func<bool, Terminal> terminal)
     {
         var runs = new Argument<string[]>("RUN")
@@ -41,7 +26,7 @@ internal static class PlotCommand
             Description = "The column of metrics.csv to draw",
             DefaultValueFactory = _ => "test_acc",
         };
-        metric.AcceptOnlyFromAmong(Columns.Select(c => c.Name).ToArray());
+        metric.AcceptOnlyFromAmong(EpochMetrics.Columns.Select(c => c.Name).ToArray());
         var title = new Option<string?>("--title") { Description = "The plot's title (default: the column's)" };
         var output = new Option<string>("--out") { Description = "The PNG to write", Required = true };
         var json = CommonOptions.Json();
@@ -55,13 +40,13 @@ internal static class PlotCommand
         command.SetAction(result =>
         {
             var term = terminal(result.GetValue(json));
-            var column = Columns.Single(c => c.Name == result.GetValue(metric));
+            var column = EpochMetrics.Columns.Single(c => c.Name == result.GetValue(metric));
             var curves = result.GetValue(runs)!.SelectMany(Read).ToList();
             if (curves.All(c => !c.History.Any(m => double.IsFinite(column.Value(m)))))
                 throw new UsageException($"--metric {column.Name}: no run has a value in this column");
             var path = result.GetValue(output)!;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            if (RunPlots.WriteComparison(path, result.GetValue(title) ?? column.Axis, column.Axis,
+            if (RunPlots.WriteComparison(path, result.GetValue(title) ?? column.Description, column.Description,
                     curves.Select(c => (c.Label, c.History)), column.Value) is { } failure)
                 throw new IOException(failure);
             var finals = curves.Select(c => (c.Label, c.Path, Epochs: c.History.Count,

@@ -21,19 +21,39 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     double ValidationLoss, double ValidationAccuracy, double TestLoss, double TestAccuracy, double Seconds,
     double ImagesPerSecond, double TestAccuracyFlip = double.NaN)
 {
-    /// <summary>The CSV header.</summary>
-    public const string CsvHeader =
-        "epoch,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,images_per_s,test_acc_flip";
+    /// <summary>A number a row holds after its epoch: its name (in the CSV header, in JSON, plot's --metric), what
+    /// it measures as a plot's axis says it, and its value in a row.</summary>
+    public sealed record Column(string Name, string Description, Func<EpochMetrics, double> Value);
 
-    private static readonly int CsvColumns = CsvHeader.Split(',').Length;
+    /// <summary>The numbers of a row after its epoch, in the file's order: the one list that the header, the rows,
+    /// JSON and plot are written from, so a new number cannot reach one and miss another.</summary>
+    public static readonly IReadOnlyList<Column> Columns =
+    [
+        new("lr", "learning rate", m => m.LearningRate),
+        new("train_loss", "training loss", m => m.TrainLoss),
+        new("train_acc", "training accuracy, augmented images (%)", m => m.TrainAccuracy),
+        new("val_loss", "validation loss", m => m.ValidationLoss),
+        new("val_acc", "validation accuracy (%)", m => m.ValidationAccuracy),
+        new("test_loss", "test loss", m => m.TestLoss),
+        new("test_acc", "test accuracy (%)", m => m.TestAccuracy),
+        new("seconds", "seconds of training in the epoch", m => m.Seconds),
+        new("images_per_s", "training images per second", m => m.ImagesPerSecond),
+        new("test_acc_flip", "test accuracy, flip test-time augmentation (%)", m => m.TestAccuracyFlip),
+    ];
+
+    /// <summary>The CSV header.</summary>
+    public static readonly string CsvHeader = "epoch," + string.Join(',', Columns.Select(c => c.Name));
+
+    /// <summary>A row from its epoch and its numbers in <see cref="Columns"/>' order: the only place that order
+    /// meets the constructor's.</summary>
+    private static EpochMetrics FromColumns(int epoch, IReadOnlyList<double> v) =>
+        new(epoch, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]);
 
     private static string F(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>One CSV row.</summary>
-    public string ToCsv() => string.Join(',', Epoch.ToString(CultureInfo.InvariantCulture), F(LearningRate),
-        F(TrainLoss),
-        F(TrainAccuracy), F(ValidationLoss), F(ValidationAccuracy), F(TestLoss), F(TestAccuracy), F(Seconds),
-            F(ImagesPerSecond), F(TestAccuracyFlip));
+    public string ToCsv() =>
+        string.Join(',', Columns.Select(c => F(c.Value(this))).Prepend(Epoch.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>One row of <c>metrics.csv</c>, as <see cref="ToCsv"/> writes it (an empty field is NaN).</summary>
     /// <exception cref="FormatException">Not such a row.</exception>
@@ -41,7 +61,8 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
     {
         if (line.Length == 0) throw new FormatException("an empty line");
         var fields = line.Split(',');
-        if (fields.Length != CsvColumns) throw new FormatException($"{fields.Length} fields, not {CsvColumns}");
+        if (fields.Length != Columns.Count + 1)
+            throw new FormatException($"{fields.Length} fields, not {Columns.Count + 1}");
         double D(int i)
         {
             if (fields[i].Length == 0) return double.NaN;
@@ -50,29 +71,19 @@ public sealed record EpochMetrics(int Epoch, double LearningRate, double TrainLo
         }
         if (!int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out int epoch) || epoch < 1)
             throw new FormatException("the epoch is not a whole number from 1 up");
-        return new EpochMetrics(epoch, D(1), D(2), D(3), D(4), D(5), D(6), D(7), D(8), D(9), D(10));
+        return FromColumns(epoch, Enumerable.Range(1, Columns.Count).Select(D).ToList());
     }
 
     /// <summary>As JSON (NaN as null).</summary>
     public JsonObject ToJson()
     {
-        static JsonNode? N(double v) => double.IsFinite(v) ? v : null;   // JSON has no NaN or infinity
-        return new JsonObject
-        {
-            ["epoch"] = Epoch, ["lr"] = N(LearningRate), ["train_loss"] = N(TrainLoss),
-                ["train_acc"] = N(TrainAccuracy),
-            ["val_loss"] = N(ValidationLoss), ["val_acc"] = N(ValidationAccuracy), ["test_loss"] = N(TestLoss),
-            ["test_acc"] = N(TestAccuracy), ["seconds"] = N(Seconds), ["images_per_s"] = N(ImagesPerSecond),
-            ["test_acc_flip"] = N(TestAccuracyFlip),
-        };
+        var json = new JsonObject { ["epoch"] = Epoch };
+        foreach (var c in Columns)
+            json[c.Name] = c.Value(this) is var v && double.IsFinite(v) ? v : null;   // JSON has no NaN or infinity
+        return json;
     }
 
     /// <summary>From <see cref="ToJson"/>'s output.</summary>
-    public static EpochMetrics FromJson(JsonNode j)
-    {
-        static double D(JsonNode? n) => n is null ? double.NaN : (double)n;
-        return new EpochMetrics((int)j["epoch"]!, D(j["lr"]), D(j["train_loss"]), D(j["train_acc"]), D(j["val_loss"]),
-            D(j["val_acc"]), D(j["test_loss"]), D(j["test_acc"]), D(j["seconds"]), D(j["images_per_s"]),
-                D(j["test_acc_flip"]));
-    }
+    public static EpochMetrics FromJson(JsonNode j) =>
+        FromColumns((int)j["epoch"]!, Columns.Select(c => j[c.Name] is { } n ? (double)n : double.NaN).ToList());
 }
