@@ -47,11 +47,7 @@ public class DocumentedTablesTests
     [Fact]
     public void The_ablation_table_differences_are_its_accuracies_minus_the_fast_recipes()
     {
-        var readme = File.ReadAllText(Path.Combine(TestSupport.RepositoryRoot(), "README.md"));
-        int start = readme.IndexOf("| change to the fast recipe |", StringComparison.Ordinal);
-        Assert.True(start >= 0, "the ablation table is gone");
-        var rows = readme[start..].Split('\n').TakeWhile(l => l.StartsWith('|')).Skip(2)
-            .Select(l => l.Trim().Trim('|').Split('|').Select(c => c.Trim()).ToArray()).ToList();
+        var rows = Rows("README.md", "ablation-table");
         static (double Plain, double Flip) Pair(string cell, string pattern)
         {
             var m = System.Text.RegularExpressions.Regex.Match(cell, pattern);
