@@ -53,9 +53,12 @@ internal static class CompareCommand
                 if (seedList.Length == 0) throw new UsageException("--seeds: give at least one seed");
             }
             var spec = data.Spec(result)!;
+            // from here on a signal stops the runs (saved), also between two of them
+            using var stop = new StopSignals(term);
             using var dataset = DataArguments.Load(spec, term);
             var root = result.GetValue(output)!;
-            var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term);
+            var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term, stop,
+                "compare");
             if (rows is null) return ExitCodes.Interrupted;
             var means = Means(rows);
             term.Results.Write(Table($"[bold]{Markup.Escape(entry.Name)}[/] on {Markup.Escape(spec.ToString())}, " +

@@ -17,13 +17,15 @@ internal static class ComparisonRuns
     public static string RunDirectory(string root, string variant, long seed, int seeds) =>
         seeds == 1 ? Path.Combine(root, variant) : Path.Combine(root, $"seed-{seed}", variant);
 
-    /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when interrupted.
-    /// <paramref name="plainElsewhere"/> names, per seed, other folders that may hold the same plain run (another
-    /// comparison of the same model and recipe): one made with exactly this model and recipe is used (resumed if
-    /// unfinished) instead of training the plain variant again.</summary>
+    /// <summary>Trains (or resumes, or reads back) every run; the summaries in order, or null when stopped (by
+    /// <paramref name="stop"/>: during a run, saved; between two, before the next one begins). The line saying how to
+    /// go on names <paramref name="verb"/>, whose same command resumes. <paramref name="plainElsewhere"/> names, per
+    /// seed, other folders that may hold the same plain run (another comparison of the same model and recipe): one
+    /// made with exactly this model and recipe is used (resumed if unfinished) instead of training the plain variant
+    /// again.</summary>
     public static List<JsonObject>? Run(string model, ModelOptions associative, TrainingOptions training,
-        IReadOnlyList<long> seeds, string root, Dataset dataset, torch.Device device, Terminal term,
-        Func<long, IEnumerable<string>>? plainElsewhere = null)
+        IReadOnlyList<long> seeds, string root, Dataset dataset, torch.Device device, Terminal term, StopSignals stop,
+        string verb, Func<long, IEnumerable<string>>? plainElsewhere = null)
     {
         var rows = new List<JsonObject>();
         int count = 2 * seeds.Count;
@@ -33,6 +35,12 @@ internal static class ComparisonRuns
                 ("associative", associative) })
             {
                 var runDir = RunDirectory(root, name, seed, seeds.Count);
+                if (stop.Requested)
+                {
+                    term.Error.WriteLine($"stopped before run {rows.Count + 1} of {count}; continue with the same " +
+                        $"assocconv {verb} command: it reads finished runs back and trains the rest");
+                    return null;
+                }
                 var modelSpec = new ModelSpec(model, variant);
                 var options = training with { Seed = seed };
                 Trainer? trainer = null;
@@ -60,7 +68,7 @@ internal static class ComparisonRuns
                 term.Error.WriteLine($"run {rows.Count + 1} of {count}: {name}, seed {seed} (" + (shared is null
                     ? $"{runDir})" : $"{shared}: the same model and recipe, trained once)"));
                 // a finished run is read back, not run again
-                var run = trainer.IsFinished ? trainer.ResultSoFar : TrainingSession.Run(trainer, term);
+                var run = trainer.IsFinished ? trainer.ResultSoFar : TrainingSession.Run(trainer, term, stop, verb);
                 var summary = trainer.Summary(run);
                 summary["variant"] = name;
                 summary["seed"] = seed;

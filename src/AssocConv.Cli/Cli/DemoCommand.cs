@@ -35,7 +35,8 @@ internal static class DemoCommand
             });
             var options = recipe.Read(result);
             var trainer = Trainer.Start(runDir, spec, data, options, new JsonObject { ["command"] = "demo" }, device);
-            var run = TrainingSession.Run(trainer, term);
+            TrainingResult run;
+            using (var stop = new StopSignals(term)) run = TrainingSession.Run(trainer, term, stop);
             var summary = trainer.Summary(run);
             TrainingSession.RenderSummary(term.Results, summary);
             term.Results.MarkupLine($"Next: [bold]assocconv eval --checkpoint " +

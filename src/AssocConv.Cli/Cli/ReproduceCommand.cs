@@ -65,6 +65,8 @@ internal static class ReproduceCommand
                 ?? Environment.GetEnvironmentVariable("ASSOCCONV_REFERENCE_CHECKPOINTS")
                 ?? Path.Combine("..", "shared", "fixtures", "reference-checkpoints");
             var spec = data.Spec(result)!;
+            // from here on a signal stops the rows' runs (saved), also between two of them
+            using var stop = new StopSignals(term);
             using var dataset = DataArguments.Load(spec, term);
             var root = result.GetValue(output)!;
             var entries = new List<JsonObject>();
@@ -76,7 +78,8 @@ internal static class ReproduceCommand
                 var twins = PaperRows.All.Where(r => r.Model == row.Model && r != row)
                     .ToDictionary(r => Path.GetFullPath(Path.Combine(root, r.Name, "plain")), r => r.Name);
                 var runs = ComparisonRuns.Run(row.Model, new ModelOptions { Generator = generator }, training,
-                    [training.Seed], Path.Combine(root, row.Name), dataset, device, term, _ => twins.Keys);
+                    [training.Seed], Path.Combine(root, row.Name), dataset, device, term, stop, "reproduce",
+                    _ => twins.Keys);
                 if (runs is null) return ExitCodes.Interrupted;
                 entries.Add(new JsonObject
                 {

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using AssocConv.Distributed;
 using AssocConv.Training;
@@ -6,61 +5,25 @@ using Spectre.Console;
 
 namespace AssocConv.Cli;
 
-/// <summary>Runs a <see cref="Trainer"/> for a verb: progress, Ctrl+C (save and stop), and the final summary.</summary>
+/// <summary>Runs a <see cref="Trainer"/> for a verb: progress, a stop on a signal (saved), the final summary.</summary>
 internal static class TrainingSession
 {
-    public static TrainingResult Run(Trainer trainer, Terminal term)
+    /// <summary>Trains until the end or until <paramref name="stop"/> is requested (then saved). The line saying how
+    /// to go on names <paramref name="rerun"/>, the verb whose same command resumes it (compare, reproduce), or else
+    /// <c>train --resume</c>.</summary>
+    public static TrainingResult Run(Trainer trainer, Terminal term, StopSignals stop, string? rerun = null)
     {
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler handler = (_, e) =>
+        var observer = new ProgressObserver(term);
+        var result = observer.Run(() => trainer.Run(observer, stop.Token));
+        if (!result.Completed)
         {
-            if (cancel.IsCancellationRequested) return;   // a second Ctrl+C ends the process at once
-            e.Cancel = true;
-            cancel.Cancel();
-            term.Error.WriteLine("stopping: saving the run after this batch (Ctrl+C again to quit at once)");
-        };
-        Console.CancelKeyPress += handler;
-        // A run in the background (nohup, a batch scheduler, systemd) is stopped with SIGTERM, and a shell starts
-        // background jobs with SIGINT ignored: SIGTERM saves the run too.
-        using var terminate = SaveOnSigterm(cancel, term);
-        try
-        {
-            var observer = new ProgressObserver(term);
-            var result = observer.Run(() => trainer.Run(observer, cancel.Token));
-            if (!result.Completed)
-            {
-                string launcher = MpiWorld.LaunchedSize is { } ranks ? $"mpirun -np {ranks} " : "";
-                term.Error.WriteLine(
-                    $"stopped; continue with: {launcher}assocconv train --resume {result.RunDirectory}");
-            }
-            return result;
+            string launcher = MpiWorld.LaunchedSize is { } ranks ? $"mpirun -np {ranks} " : "";
+            term.Error.WriteLine(rerun is null
+                ? $"stopped; continue with: {launcher}assocconv train --resume {result.RunDirectory}"
+                : $"stopped; continue with the same assocconv {rerun} command: it resumes {result.RunDirectory}, " +
+                    "reads finished runs back and trains the rest");
         }
-        finally
-        {
-            Console.CancelKeyPress -= handler;
-        }
-    }
-
-    private static PosixSignalRegistration? SaveOnSigterm(CancellationTokenSource cancel, Terminal term)
-    {
-        try
-        {
-            return PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
-            {
-                if (cancel.IsCancellationRequested) return;   // a second SIGTERM ends the process at once
-                context.Cancel = true;
-                cancel.Cancel();
-                // under mpirun a rank that died sends the others SIGTERM too; they cannot save without it
-                term.Error.WriteLine(MpiWorld.LaunchedSize is > 1
-                    ? "stopping on SIGTERM: saving the run after this batch if every rank reaches it (if one died, " +
-                        "the last checkpoint stays whole)"
-                    : "stopping on SIGTERM: saving the run after this batch");
-            });
-        }
-        catch (PlatformNotSupportedException)
-        {
-            return null;
-        }
+        return result;
     }
 
     private static string Percent(JsonNode? value) => value is null ? "n/a" : $"{(double)value:F2}%";
