@@ -35,8 +35,7 @@ internal static class DemoCommand
             });
             var options = recipe.Read(result);
             var trainer = Trainer.Start(runDir, spec, data, options, new JsonObject { ["command"] = "demo" }, device);
-            TrainingResult run;
-            using (var stop = new StopSignals(term)) run = TrainingSession.Run(trainer, term, stop);
+            var run = TrainingSession.Run(trainer, term);
             var summary = trainer.Summary(run);
             TrainingSession.RenderSummary(term.Results, summary);
             term.Results.MarkupLine($"Next: [bold]assocconv eval --checkpoint " +

@@ -64,7 +64,7 @@ internal static class TrainCommand
                         "train (its summary follows)");
                     return Finish(trainer, trainer.ResultSoFar, term, result.GetValue(json));
                 }
-                return Finish(trainer, Train(trainer, term), term, result.GetValue(json));
+                return Finish(trainer, TrainingSession.Run(trainer, term), term, result.GetValue(json));
             }
             else
             {
@@ -92,17 +92,10 @@ internal static class TrainCommand
                     if (options.Plain) throw new UsageException("--generator-from: a plain model has no generator");
                     trainer.UseGeneratorFrom(from);
                 }
-                return Finish(trainer, Train(trainer, term), term, result.GetValue(json));
+                return Finish(trainer, TrainingSession.Run(trainer, term), term, result.GetValue(json));
             }
         });
         return command;
-    }
-
-    // signals are taken from here on: until the training starts, Ctrl+C ends the process (nothing to save yet)
-    private static TrainingResult Train(Trainer trainer, Terminal term)
-    {
-        using var stop = new StopSignals(term);
-        return TrainingSession.Run(trainer, term, stop);
     }
 
     private static int Finish(Trainer trainer, TrainingResult result, Terminal term, bool json)

@@ -8,6 +8,14 @@ namespace AssocConv.Cli;
 /// <summary>Runs a <see cref="Trainer"/> for a verb: progress, a stop on a signal (saved), the final summary.</summary>
 internal static class TrainingSession
 {
+    /// <summary>Trains with Ctrl+C and SIGTERM taken for this run alone (train, demo): until it starts, they end the
+    /// process, with nothing to save yet.</summary>
+    public static TrainingResult Run(Trainer trainer, Terminal term)
+    {
+        using var stop = new StopSignals(term);
+        return Run(trainer, term, stop);
+    }
+
     /// <summary>Trains until the end or until <paramref name="stop"/> is requested (then saved). The line saying how
     /// to go on names <paramref name="rerun"/>, the verb whose same command resumes it (compare, reproduce), or else
     /// <c>train --resume</c>.</summary>
