@@ -54,7 +54,7 @@ internal static class CompareCommand
             }
             var spec = data.Spec(result)!;
             // from here on a signal stops the runs (saved), also between two of them
-            using var stop = new StopSignals(term);
+            using var stop = new StopSignals(term, severalRuns: true);
             using var dataset = DataArguments.Load(spec, term);
             var root = result.GetValue(output)!;
             var rows = ComparisonRuns.Run(entry.Name, options, training, seedList, root, dataset, device, term, stop,

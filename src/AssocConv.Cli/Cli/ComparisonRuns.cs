@@ -37,8 +37,8 @@ internal static class ComparisonRuns
                 var runDir = RunDirectory(root, name, seed, seeds.Count);
                 if (stop.Requested)
                 {
-                    term.Error.WriteLine($"stopped before run {rows.Count + 1} of {count}; continue with the same " +
-                        $"assocconv {verb} command: it reads finished runs back and trains the rest");
+                    term.Error.WriteLine($"stopped before run {rows.Count + 1} of {count}; " +
+                        StopSignals.RerunAdvice(verb, resumes: null));
                     return null;
                 }
                 var modelSpec = new ModelSpec(model, variant);

@@ -66,7 +66,7 @@ internal static class ReproduceCommand
                 ?? Path.Combine("..", "shared", "fixtures", "reference-checkpoints");
             var spec = data.Spec(result)!;
             // from here on a signal stops the rows' runs (saved), also between two of them
-            using var stop = new StopSignals(term);
+            using var stop = new StopSignals(term, severalRuns: true);
             using var dataset = DataArguments.Load(spec, term);
             var root = result.GetValue(output)!;
             var entries = new List<JsonObject>();

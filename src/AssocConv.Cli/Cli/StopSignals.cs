@@ -14,15 +14,17 @@ internal sealed class StopSignals : IDisposable
     private readonly Terminal _term;
     private readonly ConsoleCancelEventHandler _onCtrlC;
     private readonly PosixSignalRegistration? _onSigterm;
+    private readonly bool _severalRuns;
 
-    public StopSignals(Terminal term)
+    /// <param name="severalRuns">Whether the verb trains one run after another (compare, reproduce).</param>
+    public StopSignals(Terminal term, bool severalRuns = false)
     {
-        _term = term;
+        (_term, _severalRuns) = (term, severalRuns);
         _onCtrlC = (_, e) =>
         {
             if (Requested) return;   // a second Ctrl+C ends the process at once
             e.Cancel = true;
-            Request("stopping: saving the run after this batch (Ctrl+C again to quit at once)");
+            Signal(PosixSignal.SIGINT);
         };
         Console.CancelKeyPress += _onCtrlC;
         // A run in the background (nohup, a batch scheduler, systemd) is stopped with SIGTERM, and a shell starts
@@ -33,11 +35,7 @@ internal sealed class StopSignals : IDisposable
             {
                 if (Requested) return;   // a second SIGTERM ends the process at once
                 context.Cancel = true;
-                // under mpirun a rank that died sends the others SIGTERM too; they cannot save without it
-                Request(MpiWorld.LaunchedSize is > 1
-                    ? "stopping on SIGTERM: saving the run after this batch if every rank reaches it (if one died, " +
-                        "the last checkpoint stays whole)"
-                    : "stopping on SIGTERM: saving the run after this batch");
+                Signal(PosixSignal.SIGTERM);
             });
         }
         catch (PlatformNotSupportedException)
@@ -50,12 +48,33 @@ internal sealed class StopSignals : IDisposable
 
     public bool Requested => _cancel.IsCancellationRequested;
 
-    /// <summary>What a signal does, saying <paramref name="why"/> on stderr.</summary>
+    /// <summary>What the first Ctrl+C (SIGINT) or SIGTERM does: stops, saying what is saved.</summary>
+    public void Signal(PosixSignal signal)
+    {
+        bool sigterm = signal == PosixSignal.SIGTERM;
+        string what;
+        // compare and reproduce may be between two runs (or loading data): then no batch is pending
+        if (_severalRuns) what = "saving the run training now, if any, after this batch, and starting no other run";
+        // under mpirun (train's) a rank that died sends the others SIGTERM too; they cannot save without it
+        else if (sigterm && MpiWorld.LaunchedSize is > 1)
+            what = "saving the run after this batch if every rank reaches it (if one died, the last checkpoint " +
+                "stays whole)";
+        else what = "saving the run after this batch";
+        Request(sigterm ? $"stopping on SIGTERM: {what}" : $"stopping: {what} (Ctrl+C again to quit at once)");
+    }
+
+    /// <summary>Stops, saying <paramref name="why"/> on stderr.</summary>
     public void Request(string why)
     {
         _cancel.Cancel();
         _term.Error.WriteLine(why);
     }
+
+    /// <summary>How to go on after compare or reproduce (<paramref name="verb"/>) stopped, and the run folder it will
+    /// resume, if one was saved midway.</summary>
+    public static string RerunAdvice(string verb, string? resumes) =>
+        $"continue with the same assocconv {verb} command: it " + (resumes is null ? "" : $"resumes {resumes}, ") +
+            "reads finished runs back and trains the rest";
 
     public void Dispose()
     {

@@ -28,8 +28,7 @@ internal static class TrainingSession
             string launcher = MpiWorld.LaunchedSize is { } ranks ? $"mpirun -np {ranks} " : "";
             term.Error.WriteLine(rerun is null
                 ? $"stopped; continue with: {launcher}assocconv train --resume {result.RunDirectory}"
-                : $"stopped; continue with the same assocconv {rerun} command: it resumes {result.RunDirectory}, " +
-                    "reads finished runs back and trains the rest");
+                : "stopped; " + StopSignals.RerunAdvice(rerun, result.RunDirectory));
         }
         return result;
     }

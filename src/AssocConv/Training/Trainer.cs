@@ -373,8 +373,11 @@ public sealed class Trainer
                     double factor = _options.LearningRateFactor(epoch, _progress.NextBatch, perEpoch);
                     for (int g = 0; g < groups.Length; g++) groups[g].LearningRate = _peakRates[g] * factor;
                     _optimizer.zero_grad();
-                    var (value, correct, anyRankStops) = Distributed
-                        ? ShareStep(batch, cancel.IsCancellationRequested) : WholeStep(batch);
+                    double value;
+                    long correct;
+                    bool anyRankStops = false;
+                    if (Distributed) (value, correct, anyRankStops) = ShareStep(batch, cancel.IsCancellationRequested);
+                    else (value, correct) = WholeStep(batch);
                     if (!double.IsFinite(value))
                         throw new TrainingDivergedException(
                             $"the loss became {value} in epoch {epoch + 1}, batch {_progress.NextBatch + 1}; " +
@@ -429,13 +432,13 @@ public sealed class Trainer
     }
 
     // the step of a single process: mean loss over the batch, backward
-    private (double Loss, long Correct, bool AnyRankStops) WholeStep(Batch batch)
+    private (double Loss, long Correct) WholeStep(Batch batch)
     {
         var logits = _model.call(batch.Images);
         var loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: _options.LabelSmoothing);
         double value = loss.item<float>();
         if (double.IsFinite(value)) loss.backward();
-        return (value, logits.argmax(1).eq(batch.Labels).sum().item<long>(), false);
+        return (value, logits.argmax(1).eq(batch.Labels).sum().item<long>());
     }
 
     // This rank's share of the batch: its loss is summed and divided by the whole batch's size, so that the gradients

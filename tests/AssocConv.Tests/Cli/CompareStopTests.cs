@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using AssocConv.Cli;
 using AssocConv.Data;
 using AssocConv.Models;
@@ -27,7 +28,7 @@ public sealed class CompareStopTests : IDisposable
 
         private void Check()
         {
-            if (Stop is { Requested: false } stop && ToString().Contains(trigger)) stop.Request("stop requested");
+            if (Stop is { Requested: false } stop && ToString().Contains(trigger)) stop.Signal(PosixSignal.SIGINT);
         }
     }
 
@@ -39,7 +40,7 @@ public sealed class CompareStopTests : IDisposable
         using var data = Dataset.LoadSample();
         var error = new StopWhenWritten(trigger);
         var term = new Terminal(TextWriter.Null, error, json: false);
-        using var stop = new StopSignals(term);
+        using var stop = new StopSignals(term, severalRuns: true);
         error.Stop = stop;
         var runs = ComparisonRuns.Run(SmallCnn.Name, new ModelOptions(), Tiny, [1], root, data,
             TorchSharp.torch.CPU, term, stop, "compare");
@@ -53,10 +54,29 @@ public sealed class CompareStopTests : IDisposable
         // the plain run's last epoch line: its training is over, the associative one not begun
         var (runs, err) = Compare(root, "epoch 1/1");
         Assert.Null(runs);
+        Assert.Contains("stopping: saving the run training now, if any, after this batch, and starting no other run " +
+            "(Ctrl+C again to quit at once)", err);
         Assert.Contains("stopped before run 2 of 2; continue with the same assocconv compare command", err);
         Assert.Contains("\"completed\": true", File.ReadAllText(Path.Combine(root, "plain", "summary.json")));
         Assert.Equal(2, File.ReadAllLines(Path.Combine(root, "plain", "metrics.csv")).Length);
         Assert.False(Directory.Exists(Path.Combine(root, "associative")));
+    }
+
+    [Theory]
+    [InlineData(false, "SIGTERM", "stopping on SIGTERM: saving the run after this batch\n")]
+    [InlineData(false, "SIGINT", "stopping: saving the run after this batch (Ctrl+C again to quit at once)\n")]
+    [InlineData(true, "SIGTERM",
+        "stopping on SIGTERM: saving the run training now, if any, after this batch, and starting no other run\n")]
+    public void A_signal_stops_and_says_what_it_saves(bool severalRuns, string signal,
+        string said)
+    {
+        var error = new StringWriter { NewLine = "\n" };
+        using var stop = new StopSignals(new Terminal(TextWriter.Null, error, json: false), severalRuns);
+        Assert.False(stop.Requested);
+        stop.Signal(Enum.Parse<PosixSignal>(signal));
+        Assert.True(stop.Requested);
+        Assert.True(stop.Token.IsCancellationRequested);
+        Assert.Equal(said, error.ToString());
     }
 
     [Fact]
