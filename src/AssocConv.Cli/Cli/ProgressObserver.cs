@@ -61,11 +61,14 @@ internal sealed class ProgressObserver : ITrainingObserver
 
     public void EpochDone(EpochMetrics m, bool isBest, IReadOnlyList<EpochMetrics> history)
     {
-        string val = double.IsNaN(m.ValidationAccuracy) ? "" : $"val {m.ValidationAccuracy:F2}%  ";
+        bool validated = !double.IsNaN(m.ValidationAccuracy);
+        string val = validated ? $"val {m.ValidationAccuracy:F2}%  " : "";
+        // without a validation split every epoch is 'best' (best.ckpt is the last): marking it would read as a
+        // claim about the test accuracy beside it
         var line = $"epoch {m.Epoch}/{_epochs}  lr {m.LearningRate:G3}  train loss {m.TrainLoss:F4} acc " +
             $"{m.TrainAccuracy:F2}%  " +
             $"{val}test loss {m.TestLoss:F4} acc {m.TestAccuracy:F2}%  {m.Seconds:F0} s  {m.ImagesPerSecond:F0} " +
-                $"img/s{(isBest ? "  best" : "")}";
+                $"img/s{(isBest && validated ? "  best" : "")}";
         if (_task is null) _lines.WriteLine(line);
         else _console.MarkupLine(Markup.Escape(line));
     }

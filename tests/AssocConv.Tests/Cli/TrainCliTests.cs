@@ -35,6 +35,8 @@ public sealed class TrainCliTests : IDisposable
             "--epochs", "1", "--val-split", "0", "--out", Path.Combine(_dir, "run"), "--json");
         Assert.True(code == 0, stderr);
         Assert.Contains("the test set is empty", stderr);
+        Assert.Contains("epoch 1/1", stderr);
+        Assert.DoesNotContain("  best", stderr);   // no validation split: no epoch is chosen, none marked
         using var summary = JsonDocument.Parse(stdout);
         Assert.Equal(JsonValueKind.Null, summary.RootElement.GetProperty("last_test_accuracy").ValueKind);
     }
@@ -61,6 +63,7 @@ public sealed class TrainCliTests : IDisposable
         using var summary = JsonDocument.Parse(stdout);
         Assert.Equal(1, summary.RootElement.GetProperty("epochs_done").GetInt32());
         Assert.Contains("epoch 1/1", stderr);   // one plain line per epoch when stderr is not a terminal
+        Assert.Contains("img/s  best", stderr);   // the epoch of the best validation accuracy is marked
         foreach (var file in new[] { "config.json", "metrics.csv", "last.ckpt", "best.ckpt", "summary.json", "loss.png",
             "accuracy.png" })
             Assert.True(File.Exists(Path.Combine(run, file)), file);
