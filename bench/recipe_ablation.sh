@@ -23,6 +23,7 @@ variants=(
   "no-warmup|--lr-warmup-epochs 0"
   "reference-schedule|--schedule reference --lr-warmup-epochs 0"
   "lr-0.05|--lr 0.05"
+  "lr-0.2|--lr 0.2"
   "cutout-8|--cutout 8"
   "batch-64|--batch-size 64"
 )

@@ -27,7 +27,10 @@ internal static class PlotCommand
             DefaultValueFactory = _ => "test_acc",
         };
         metric.AcceptOnlyFromAmong(EpochMetrics.Columns.Select(c => c.Name).ToArray());
-        var title = new Option<string?>("--title") { Description = "The plot's title (default: the column's)" };
+        var title = new Option<string?>("--title")
+        {
+            Description = "The plot's title, wrapped to fit (default: none; the y axis names the column)",
+        };
         var output = new Option<string>("--out") { Description = "The PNG to write", Required = true };
         var json = CommonOptions.Json();
         var command = new Command("plot", "Draw one column of several runs' metrics against epochs in one PNG, " +
@@ -46,7 +49,7 @@ internal static class PlotCommand
                 throw new UsageException($"--metric {column.Name}: no run has a value in this column");
             var path = result.GetValue(output)!;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            if (RunPlots.WriteComparison(path, result.GetValue(title) ?? column.Description, column.Description,
+            if (RunPlots.WriteComparison(path, result.GetValue(title), column.Description,
                     curves.Select(c => (c.Label, c.History)), column.Value) is { } failure)
                 throw new IOException(failure);
             var finals = curves.Select(c => (c.Label, c.Path, Epochs: c.History.Count,

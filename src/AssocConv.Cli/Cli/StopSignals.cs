@@ -60,14 +60,9 @@ internal sealed class StopSignals : IDisposable
             what = "saving the run after this batch if every rank reaches it (if one died, the last checkpoint " +
                 "stays whole)";
         else what = "saving the run after this batch";
-        Request(sigterm ? $"stopping on SIGTERM: {what}" : $"stopping: {what} (Ctrl+C again to quit at once)");
-    }
-
-    /// <summary>Stops, saying <paramref name="why"/> on stderr.</summary>
-    public void Request(string why)
-    {
         _cancel.Cancel();
-        _term.Error.WriteLine(why);
+        _term.Error.WriteLine(sigterm ? $"stopping on SIGTERM: {what}"
+            : $"stopping: {what} (Ctrl+C again to quit at once)");
     }
 
     /// <summary>How to go on after compare or reproduce (<paramref name="verb"/>) stopped, and the run folder it will

@@ -19,9 +19,9 @@ public static class RunPlots
         return failures;
     }
 
-    /// <summary>Curves of several runs on one plot: one line per run. Returns null, or why it was not
-    /// written.</summary>
-    public static string? WriteComparison(string path, string title, string yLabel,
+    /// <summary>Curves of several runs on one plot: one line per run, under <paramref name="title"/> if any. Returns
+    /// null, or why it was not written.</summary>
+    public static string? WriteComparison(string path, string? title, string yLabel,
         IEnumerable<(string Name, IReadOnlyList<EpochMetrics> History)> runs, Func<EpochMetrics, double> value)
     {
         var plot = new ScottPlot.Plot();
@@ -46,15 +46,44 @@ public static class RunPlots
         line.LegendText = name;
     }
 
-    private static string? Finish(ScottPlot.Plot plot, string path, string title, string yLabel)
+    private static string? Finish(ScottPlot.Plot plot, string path, string? title, string yLabel)
     {
-        plot.Title(title);
+        // ScottPlot centres the title over the data, beside the legend, and clips what does not fit: wrap it instead
+        if (title is not null) plot.Title(WrapTitle(plot.Axes.Title.Label, title, TitleWidth));
         plot.XLabel("epoch");
         plot.YLabel(yLabel);
         // epochs are whole
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         plot.ShowLegend(ScottPlot.Edge.Right);   // beside the data, never over it
         return Save(plot, path);
+    }
+
+    /// <summary>The widest a title line may be, in pixels: half the image, since the legend narrows the data area it is
+    /// centred over.</summary>
+    internal const float TitleWidth = 400;
+
+    /// <summary><paramref name="title"/> broken at spaces into lines no wider than <paramref name="width"/> pixels in
+    /// <paramref name="style"/>'s font (a single longer word keeps its own line).</summary>
+    internal static string WrapTitle(ScottPlot.LabelStyle style, string title, float width)
+    {
+        using var paint = ScottPlot.Paint.NewDisposablePaint();
+        var lines = new List<string>();
+        foreach (var given in title.Split('\n'))
+        {
+            string line = "";
+            foreach (var word in given.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            {
+                string longer = line.Length == 0 ? word : $"{line} {word}";
+                if (line.Length > 0 && style.Measure(longer, paint).Size.Width > width)
+                {
+                    lines.Add(line);
+                    line = word;
+                }
+                else line = longer;
+            }
+            lines.Add(line);
+        }
+        return string.Join('\n', lines);
     }
 
     /// <summary>Writes <paramref name="plot"/> as an 800x500 PNG, with the same write-then-rename as every other file
