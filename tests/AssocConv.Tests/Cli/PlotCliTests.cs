@@ -17,7 +17,8 @@ public sealed class PlotCliTests : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static readonly EpochMetrics[] Known =
+    /// <summary>Two epochs of known values (the second without flip accuracy); RunPlotsTests draws them.</summary>
+    internal static readonly EpochMetrics[] Known =
     [
         new(1, 0.1, 2.0, 30.5, double.NaN, double.NaN, 1.5, 41.25, 10, 800, 42.5),
         new(2, 0.05, 1.2, 55.0, double.NaN, double.NaN, 1.0, 63.75, 11, 790, double.NaN),

@@ -1,3 +1,4 @@
+using AssocConv.Tests.Cli;
 using AssocConv.Training;
 using SkiaSharp;
 
@@ -14,12 +15,6 @@ public sealed class RunPlotsTests : IDisposable
     private const string LongTitle = "ResNet-56 on CIFAR-10 with the fast recipe: plain against associative " +
         "(12x12x3x3 slices, code 72), two seeds each, final-epoch test accuracy without test-time augmentation";
 
-    private static readonly EpochMetrics[] History =
-    [
-        new(1, 0.1, 2.0, 30.5, double.NaN, double.NaN, 1.5, 41.25, 10, 800, double.NaN),
-        new(2, 0.05, 1.2, 55.0, double.NaN, double.NaN, 1.0, 63.75, 11, 790, double.NaN),
-    ];
-
     [Fact]
     public void A_long_title_is_wrapped_at_spaces_into_lines_that_fit()
     {
@@ -30,7 +25,8 @@ public sealed class RunPlotsTests : IDisposable
         Assert.True(lines.Length >= 3, string.Join(" | ", lines));
         Assert.All(lines, line => Assert.True(style.Measure(line, paint).Size.Width <= RunPlots.TitleWidth, line));
         Assert.Equal(LongTitle, string.Join(' ', lines));
-        Assert.Equal("ResNet-56, fast recipe", RunPlots.WrapTitle(style, "ResNet-56, fast recipe", RunPlots.TitleWidth));
+        const string Short = "ResNet-56, fast recipe";
+        Assert.Equal(Short, RunPlots.WrapTitle(style, Short, RunPlots.TitleWidth));
         var word = new string('w', 80);   // wider than a line: kept whole, on its own line
         Assert.Equal($"a\n{word}\nb", RunPlots.WrapTitle(style, $"a {word} b", RunPlots.TitleWidth));
     }
@@ -40,7 +36,7 @@ public sealed class RunPlotsTests : IDisposable
     {
         var path = Path.Combine(_dir, "long.png");
         Assert.Null(RunPlots.WriteComparison(path, LongTitle, "test accuracy (%)",
-            [("plain", History), ("associative", History)], m => m.TestAccuracy));
+            [("plain", PlotCliTests.Known), ("associative", PlotCliTests.Known)], m => m.TestAccuracy));
         using var image = SKBitmap.Decode(path);
         Assert.Equal((800, 500), (image.Width, image.Height));
         // the first title line's band: drawn in one clipped line, the title would cross both edges here
